@@ -1,0 +1,149 @@
+"""Typed, frozen configuration for every algorithm and for a training run.
+
+Defaults are the paper's (and, where the paper is silent, the authors' released code, see
+``shared/spec/REFERENCE.md``). The frozen dataclasses are hashable, so a whole config can be a
+static argument of a jitted function. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+Algo = Literal["dtql", "kl", "iql", "bc"]
+PolicyKind = Literal["gaussian", "implicit"]
+ValueTarget = Literal["target_q", "online_q"]
+RewardTransform = Literal["none", "minus_one"]
+ActMode = Literal["mean", "candidates"]
+
+
+@dataclass(frozen=True)
+class EDMConfig:
+    """The EDM noise schedule and preconditioning (Appendix C)."""
+
+    sigma_data: float = 0.5
+    """Standard deviation of the data the preconditioning assumes."""
+    sigma_min: float = 0.002
+    """Smallest noise level; sampled sigmas are truncated to [sigma_min, sigma_max]."""
+    sigma_max: float = 80.0
+    """Largest noise level."""
+    log_sigma_loc: float = math.log(0.5)
+    """ln(sigma) ~ Logistic(loc, scale); the paper's loc is ln(sigma_data)."""
+    log_sigma_scale: float = 0.5
+    """Scale of the logistic distribution of ln(sigma)."""
+    clamp_denoised: bool = False
+    """Released-code option: clamp the denoiser output D to the action bounds in the loss."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Hyperparameters of the learners. Every algorithm reads the fields it needs.
+
+    DTQL (Eq. 5): policy loss = alpha * L_TR - min(Q1, Q2) + entropy_coef * NLL(dataset action).
+    Critics (Eqs. 6, 7): IQL with expectile ``expectile`` and soft target rate ``tau``.
+    """
+
+    alpha: float = 1.0
+    """Weight of the diffusion trust-region loss in the policy loss (Eq. 5)."""
+    expectile: float = 0.7
+    """IQL expectile tau of the value loss (Eq. 6); Table 4's column tau."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy term: NLL of the dataset action under the Gaussian policy (App. E)."""
+    discount: float = 0.99
+    """Discount gamma of the Q target (Eq. 7)."""
+    tau: float = 0.005
+    """Soft update rate of the target critics (Algorithm 1, step 4)."""
+    lr: float = 3e-4
+    """Learning rate of the diffusion model and the one-step policy (Table 4)."""
+    critic_lr: float = 3e-4
+    """Learning rate of Q1, Q2 and V (fixed in the released code)."""
+    lr_decay: bool = False
+    """Cosine-anneal every learning rate to 0 over the main phase (Table 4's 'Lr decay')."""
+    policy: PolicyKind = "gaussian"
+    """One-step policy: tanh-squashed Gaussian, or implicit a = pi(s, eps)."""
+    value_target: ValueTarget = "target_q"
+    """V regresses on min of the target Q (paper, Eq. 6) or of the online Q (released code)."""
+    hidden_dim: int = 256
+    """Width of every hidden layer."""
+    time_embed_dim: int = 16
+    """Size of the sinusoidal embedding of c_noise in the denoiser."""
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+    """Clamp of the Gaussian policy's log standard deviation."""
+    implicit_noise_scale: float = 2.5
+    """Implicit generator a = G(scale * z, s, time=scale) (released KL baseline)."""
+    num_candidates: int = 1024
+    """Acting by candidate selection: actions drawn from the policy and scored by min target Q."""
+    awr_temperature: float = 3.0
+    """IQL baseline: inverse temperature beta of advantage-weighted regression."""
+    awr_max_weight: float = 100.0
+    """IQL baseline: clip of exp(beta * advantage)."""
+    edm: EDMConfig = field(default_factory=EDMConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: data, schedule, evaluation, output. CLI flags override every field."""
+
+    task: str = "hopper-medium-v2"
+    """Task preset name (`dtql presets` lists them); fixes the eval env and reference scores."""
+    dataset: str | None = None
+    """D4RL .hdf5 path or name, Minari id or folder, or .npz; None: the task's default."""
+    algo: Algo = "dtql"
+    """dtql, or a baseline on the same networks and critics: kl, iql, bc."""
+    seed: int = 0
+    pretrain_steps: int = 50_000
+    """Steps that train only the diffusion model and the critics (targets frozen)."""
+    steps: int = 1_000_000
+    """Steps of the main phase, after pretraining."""
+    batch_size: int = 256
+    reward_transform: RewardTransform = "none"
+    """'minus_one' gives r - 1 (AntMaze)."""
+    eval_every: int = 50_000
+    """Evaluate every this many steps of the whole run; 0 evaluates only at the end."""
+    eval_episodes: int = 10
+    act_mode: ActMode = "mean"
+    """Evaluation: the policy's deterministic action, or the released code's candidate selection."""
+    num_eval_envs: int = 10
+    """Parallel envs of the vector env used for evaluation."""
+    log_every: int = 1000
+    """Steps per jitted chunk; metrics are fetched from the device once per chunk."""
+    checkpoint_every: int = 50_000
+    out: str | None = None
+    """Run folder; None: runs/<task>-<algo>-s<seed>-<time>."""
+    agent: AgentConfig = field(default_factory=AgentConfig)
+
+
+def replace(cfg, **changes):
+    """``dataclasses.replace`` that accepts dotted keys for nested configs ('agent.alpha')."""
+    nested: dict[str, dict] = {}
+    flat = {}
+    for key, value in changes.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[key] = value
+    for head, sub in nested.items():
+        flat[head] = replace(getattr(cfg, head), **sub)
+    return dataclasses.replace(cfg, **flat)
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls, data: dict):
+    """Rebuild a (nested) config dataclass from ``to_dict`` output; unknown keys are an error."""
+    kwargs = {}
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in hints:
+            raise ValueError(f"{cls.__name__}: unknown field {key!r}")
+        default = hints[key].default_factory if hints[key].default_factory is not dataclasses.MISSING else None
+        if isinstance(value, dict) and default is not None and dataclasses.is_dataclass(default):
+            value = from_dict(default, value)
+        kwargs[key] = value
+    return cls(**kwargs)

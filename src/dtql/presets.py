@@ -1,0 +1,122 @@
+"""Task presets: the 26 rows of the paper's Table 4 as data.
+
+A preset is the dataclass defaults, then the family's settings (batch size, reward transform and
+evaluation episodes from REFERENCE.md), then the row of Table 4. One epoch is 1000 steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dtql.config import AgentConfig, TrainConfig, replace
+
+STEPS_PER_EPOCH = 1000
+
+
+@dataclass(frozen=True)
+class Table4Row:
+    """One row of Table 4."""
+
+    task: str
+    alpha: float
+    expectile: float
+    entropy_term: bool
+    pretrain_epochs: int
+    training_epochs: int
+    lr: float
+    lr_decay: bool
+
+
+# fmt: off
+TABLE_4: tuple[Table4Row, ...] = (
+    Table4Row("halfcheetah-medium-v2",        1,    0.7, False, 50, 1000, 3e-4, False),
+    Table4Row("halfcheetah-medium-replay-v2", 5,    0.7, False, 50, 1000, 3e-4, False),
+    Table4Row("halfcheetah-medium-expert-v2", 50,   0.7, False, 50, 1000, 3e-4, False),
+    Table4Row("hopper-medium-v2",             5,    0.7, False, 50, 1000, 1e-4, True),
+    Table4Row("hopper-medium-replay-v2",      5,    0.7, False, 50, 1000, 3e-4, False),
+    Table4Row("hopper-medium-expert-v2",      20,   0.7, False, 50, 1000, 3e-4, False),
+    Table4Row("walker2d-medium-v2",           5,    0.7, False, 50, 1000, 3e-4, True),
+    Table4Row("walker2d-medium-replay-v2",    5,    0.7, False, 50, 1000, 3e-4, True),
+    Table4Row("walker2d-medium-expert-v2",    5,    0.7, False, 50, 1000, 3e-4, True),
+    Table4Row("antmaze-umaze-v0",             1,    0.9, True,  50, 500,  3e-4, False),
+    Table4Row("antmaze-umaze-diverse-v0",     1,    0.9, True,  50, 500,  3e-5, True),
+    Table4Row("antmaze-medium-play-v0",       1,    0.9, True,  50, 400,  3e-4, False),
+    Table4Row("antmaze-medium-diverse-v0",    1,    0.9, True,  50, 400,  3e-4, False),
+    Table4Row("antmaze-large-play-v0",        1,    0.9, True,  50, 350,  3e-4, False),
+    Table4Row("antmaze-large-diverse-v0",     0.5,  0.9, True,  50, 300,  3e-4, False),
+    Table4Row("antmaze-umaze-v2",             1,    0.9, True,  50, 500,  3e-4, False),
+    Table4Row("antmaze-umaze-diverse-v2",     1,    0.9, True,  50, 500,  3e-5, True),
+    Table4Row("antmaze-medium-play-v2",       1,    0.9, True,  50, 500,  3e-4, False),
+    Table4Row("antmaze-medium-diverse-v2",    1,    0.9, True,  50, 500,  3e-4, False),
+    Table4Row("antmaze-large-play-v2",        1,    0.9, True,  50, 500,  3e-4, False),
+    Table4Row("antmaze-large-diverse-v2",     0.5,  0.9, True,  50, 500,  3e-4, False),
+    Table4Row("pen-human-v1",                 1500, 0.9, False, 50, 300,  3e-5, True),
+    Table4Row("pen-cloned-v1",                1500, 0.7, False, 50, 200,  1e-5, False),
+    Table4Row("kitchen-complete-v0",          200,  0.7, False, 50, 500,  1e-4, True),
+    Table4Row("kitchen-partial-v0",           100,  0.7, False, 50, 1000, 1e-4, True),
+    Table4Row("kitchen-mixed-v0",             200,  0.7, False, 50, 500,  3e-4, True),
+)
+# fmt: on
+
+# Settings shared by a family of tasks (REFERENCE.md: batch size, reward transform, episodes).
+FAMILY_SETTINGS: dict[str, dict] = {
+    "locomotion": {"batch_size": 256, "reward_transform": "none", "eval_episodes": 10},
+    "antmaze": {"batch_size": 2048, "reward_transform": "minus_one", "eval_episodes": 100},
+    "adroit": {"batch_size": 256, "reward_transform": "none", "eval_episodes": 100},
+    "kitchen": {"batch_size": 256, "reward_transform": "none", "eval_episodes": 100},
+}
+
+FAMILY_OF_PREFIX = {
+    "halfcheetah": "locomotion",
+    "hopper": "locomotion",
+    "walker2d": "locomotion",
+    "antmaze": "antmaze",
+    "pen": "adroit",
+    "kitchen": "kitchen",
+}
+
+
+class UnknownPresetError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def family_of(task: str) -> str:
+    prefix = task.split("-", 1)[0]
+    if prefix not in FAMILY_OF_PREFIX:
+        raise UnknownPresetError(
+            f"task {task!r}: unknown family {prefix!r}; expected one of {sorted(FAMILY_OF_PREFIX)}"
+        )
+    return FAMILY_OF_PREFIX[prefix]
+
+
+def preset_names() -> list[str]:
+    return [row.task for row in TABLE_4]
+
+
+def table4_row(task: str) -> Table4Row:
+    for row in TABLE_4:
+        if row.task == task:
+            return row
+    raise UnknownPresetError(f"unknown preset {task!r}; known presets: {', '.join(preset_names())}")
+
+
+def preset(task: str) -> TrainConfig:
+    """Defaults, then the family's settings, then the task's row of Table 4."""
+    row = table4_row(task)
+    cfg = TrainConfig(task=task)
+    cfg = replace(cfg, **FAMILY_SETTINGS[family_of(task)])
+    agent: AgentConfig = replace(
+        cfg.agent,
+        alpha=float(row.alpha),
+        expectile=row.expectile,
+        entropy_coef=1.0 if row.entropy_term else 0.0,
+        lr=row.lr,
+        lr_decay=row.lr_decay,
+    )
+    return replace(
+        cfg,
+        agent=agent,
+        pretrain_steps=row.pretrain_epochs * STEPS_PER_EPOCH,
+        steps=row.training_epochs * STEPS_PER_EPOCH,
+    )

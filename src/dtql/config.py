@@ -65,6 +65,8 @@ class AgentConfig:
     """One-step policy: tanh-squashed Gaussian, or implicit a = pi(s, eps)."""
     value_target: ValueTarget = "target_q"
     """V regresses on min of the target Q (paper, Eq. 6) or of the online Q (released code)."""
+    target_update_in_pretrain: bool = True
+    """Soft-update the target critics during pretraining too (the released code freezes them)."""
     hidden_dim: int = 256
     """Width of every hidden layer."""
     time_embed_dim: int = 16
@@ -142,7 +144,11 @@ def from_dict(cls, data: dict):
     for key, value in data.items():
         if key not in hints:
             raise ValueError(f"{cls.__name__}: unknown field {key!r}")
-        default = hints[key].default_factory if hints[key].default_factory is not dataclasses.MISSING else None
+        default = (
+            hints[key].default_factory
+            if hints[key].default_factory is not dataclasses.MISSING
+            else None
+        )
         if isinstance(value, dict) and default is not None and dataclasses.is_dataclass(default):
             value = from_dict(default, value)
         kwargs[key] = value

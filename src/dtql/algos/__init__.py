@@ -1,0 +1,61 @@
+"""The algorithms, each one module, behind one common interface.
+
+``Algorithm`` bundles what the training loop needs: build a state, one pretraining step, one
+main-phase step, the switch between the phases, and the two ways of acting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from dtql.algos import bc, dtql, iql, kl
+from dtql.algos.common import StepFn
+from dtql.algos.policies import act_candidates, act_mean
+from dtql.config import TrainConfig
+
+
+def _unchanged(state: Any, cfg: TrainConfig) -> Any:
+    return state
+
+
+class Algorithm(NamedTuple):
+    name: str
+    init: Callable[..., Any]  # (key, cfg, obs_dim, act_dim, max_action) -> state
+    pretrain_step: StepFn
+    train_step: StepFn
+    start_main_phase: Callable[[Any, TrainConfig], Any]
+    act_mean: Callable[..., Any]  # (state, observations, cfg) -> actions
+    act_candidates: Callable[..., Any] | None  # (state, observations, key, cfg); None: no critic
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "dtql": Algorithm(
+        "dtql",
+        dtql.init_dtql,
+        dtql.pretrain_step,
+        dtql.train_step,
+        _unchanged,
+        act_mean,
+        act_candidates,
+    ),
+    "kl": Algorithm(
+        "kl",
+        kl.init_kl,
+        kl.pretrain_step,
+        kl.train_step,
+        kl.start_main_phase,
+        act_mean,
+        act_candidates,
+    ),
+    "iql": Algorithm(
+        "iql", iql.init_iql, iql.pretrain_step, iql.train_step, _unchanged, act_mean, act_candidates
+    ),
+    "bc": Algorithm("bc", bc.init_bc, bc.train_step, bc.train_step, _unchanged, act_mean, None),
+}
+
+
+def get_algorithm(name: str) -> Algorithm:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algo {name!r}; expected one of {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name]

@@ -1,0 +1,88 @@
+"""The EDM noise schedule and preconditioning (Karras et al. 2022; the paper's Appendix C).
+
+Everything the diffusion model needs to know about noise lives here: how sigma is drawn, the four
+preconditioning coefficients, the denoiser D built around a raw network F, and the weighted
+denoising loss shared by behaviour cloning (Eq. 2) and the trust-region loss (Eq. 4).
+
+One deliberate difference from the paper's text: Appendix C prints c_in = 1 / (sigma^2 +
+sigma_data^2), without the square root that EDM (which the paper says it follows) has. We use
+EDM's c_in = 1 / sqrt(sigma^2 + sigma_data^2), which keeps the network input at unit variance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from dtql.config import EDMConfig
+
+# F(c_in * a_noisy, c_noise, state) -> [B, A]: the raw network, parameters already bound.
+RawNetwork = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def precondition(
+    sigma: jax.Array, sigma_data: float
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The EDM coefficients (c_skip, c_out, c_in, c_noise) for noise levels ``sigma`` [B, 1]."""
+    c_skip = sigma_data**2 / (sigma**2 + sigma_data**2)
+    c_out = sigma * sigma_data / jnp.sqrt(sigma**2 + sigma_data**2)
+    c_in = 1.0 / jnp.sqrt(sigma**2 + sigma_data**2)
+    c_noise = jnp.log(sigma) / 4.0
+    return c_skip, c_out, c_in, c_noise
+
+
+def sample_sigma(key: jax.Array, shape: tuple[int, ...], cfg: EDMConfig) -> jax.Array:
+    """ln(sigma) ~ Logistic(log_sigma_loc, log_sigma_scale) truncated to [sigma_min, sigma_max].
+
+    Drawn by inverting the logistic CDF on the interval the truncation keeps, so it is exact and
+    needs no rejection loop.
+    """
+    log_lo, log_hi = jnp.log(cfg.sigma_min), jnp.log(cfg.sigma_max)
+    cdf_lo = jax.nn.sigmoid((log_lo - cfg.log_sigma_loc) / cfg.log_sigma_scale)
+    cdf_hi = jax.nn.sigmoid((log_hi - cfg.log_sigma_loc) / cfg.log_sigma_scale)
+    u = jax.random.uniform(key, shape, minval=cdf_lo, maxval=cdf_hi)
+    log_sigma = cfg.log_sigma_loc + cfg.log_sigma_scale * jax.scipy.special.logit(u)
+    return jnp.exp(jnp.clip(log_sigma, log_lo, log_hi))
+
+
+def denoise(
+    raw_network: RawNetwork,
+    a_noisy: jax.Array,
+    sigma: jax.Array,
+    states: jax.Array,
+    sigma_data: float,
+) -> jax.Array:
+    """The denoiser D(a_noisy, sigma | s) = c_skip a_noisy + c_out F(c_in a_noisy, c_noise | s)."""
+    c_skip, c_out, c_in, c_noise = precondition(sigma, sigma_data)
+    return c_skip * a_noisy + c_out * raw_network(c_in * a_noisy, c_noise, states)
+
+
+def loss_weight(sigma: jax.Array, sigma_data: float) -> jax.Array:
+    """lambda(sigma) = 1 / c_out(sigma)^2 (Appendix C, 'Weight Schedule')."""
+    _, c_out, _, _ = precondition(sigma, sigma_data)
+    return 1.0 / c_out**2
+
+
+def weighted_denoising_loss(
+    raw_network: RawNetwork,
+    actions: jax.Array,
+    states: jax.Array,
+    key: jax.Array,
+    cfg: EDMConfig,
+    max_action: float,
+) -> jax.Array:
+    """Per-sample weighted denoising error lambda(sigma) ||D(a + sigma eps, sigma | s) - a||^2.
+
+    ``actions`` [B, A], ``states`` [B, S]; returns [B] (mean over action dims; the caller reduces
+    over the batch). One sigma and one eps per sample. Gradients flow into ``actions`` through
+    both the noisy input and the target, which the trust-region loss relies on.
+    """
+    key_sigma, key_eps = jax.random.split(key)
+    sigma = sample_sigma(key_sigma, (actions.shape[0], 1), cfg)
+    eps = jax.random.normal(key_eps, actions.shape)
+    denoised = denoise(raw_network, actions + sigma * eps, sigma, states, cfg.sigma_data)
+    if cfg.clamp_denoised:  # released-code option
+        denoised = jnp.clip(denoised, -max_action, max_action)
+    return jnp.mean(loss_weight(sigma, cfg.sigma_data) * (denoised - actions) ** 2, axis=-1)

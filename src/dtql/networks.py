@@ -1,0 +1,128 @@
+"""Flax modules: the raw diffusion network F, twin Q, V and the one-step policies.
+
+Architectures follow Appendix E and the released code (REFERENCE.md). No losses here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class MLP(nn.Module):
+    """Dense layers with an activation after each hidden layer (and LayerNorm if asked)."""
+
+    hidden: tuple[int, ...]
+    out_dim: int
+    activation: str = "mish"
+    layer_norm: bool = False
+    orthogonal_init: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = {"mish": mish, "relu": nn.relu}[self.activation]
+        kwargs = {}
+        if self.orthogonal_init:
+            kwargs = {"kernel_init": nn.initializers.orthogonal(math.sqrt(2.0))}
+        for width in self.hidden:
+            x = nn.Dense(width, **kwargs)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = act(x)
+        if self.orthogonal_init:
+            kwargs = {"kernel_init": nn.initializers.orthogonal(1.0)}
+        return nn.Dense(self.out_dim, **kwargs)(x)
+
+
+def mish(x: jax.Array) -> jax.Array:
+    """Mish activation x * tanh(softplus(x)) (not in flax.linen)."""
+    return x * jnp.tanh(jax.nn.softplus(x))
+
+
+def sinusoidal_embedding(x: jax.Array, dim: int) -> jax.Array:
+    """Sinusoidal embedding of a scalar per sample: [B, 1] -> [B, dim]."""
+    half = dim // 2
+    freqs = jnp.exp(-math.log(10_000.0) * jnp.arange(half) / (half - 1))
+    angles = x * freqs[None, :]
+    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+class DenoiserNetwork(nn.Module):
+    """The raw network F(c_in a_noisy, c_noise | s) that ``edm.denoise`` preconditions.
+
+    Input: [c_in a_noisy, state, time embedding of c_noise]; a 4-layer Mish MLP (Appendix E).
+    """
+
+    act_dim: int
+    hidden_dim: int = 256
+    time_embed_dim: int = 16
+
+    @nn.compact
+    def __call__(self, scaled_noisy: jax.Array, c_noise: jax.Array, states: jax.Array) -> jax.Array:
+        t = sinusoidal_embedding(c_noise, self.time_embed_dim)
+        t = nn.Dense(2 * self.time_embed_dim)(t)
+        t = nn.Dense(self.time_embed_dim)(mish(t))
+        x = jnp.concatenate([scaled_noisy, states, t], axis=-1)
+        return MLP((self.hidden_dim,) * 4, self.act_dim)(x)
+
+
+class QNetwork(nn.Module):
+    """Q(s, a): Linear-LayerNorm-Mish x3, then Linear(1)."""
+
+    hidden_dim: int = 256
+
+    @nn.compact
+    def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
+        x = jnp.concatenate([states, actions], axis=-1)
+        return MLP((self.hidden_dim,) * 3, 1, layer_norm=True)(x)[..., 0]
+
+
+class TwinQ(nn.Module):
+    """Two independent Q networks evaluated in one call: returns [2, B]."""
+
+    hidden_dim: int = 256
+
+    @nn.compact
+    def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
+        ensemble = nn.vmap(
+            QNetwork,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=2,
+        )
+        return ensemble(self.hidden_dim)(states, actions)
+
+
+class ValueNetwork(nn.Module):
+    """V(s): Linear-Mish x3, then Linear(1). Returns [B]."""
+
+    hidden_dim: int = 256
+
+    @nn.compact
+    def __call__(self, states: jax.Array) -> jax.Array:
+        return MLP((self.hidden_dim,) * 3, 1)(states)[..., 0]
+
+
+class GaussianPolicyNetwork(nn.Module):
+    """The one-step Gaussian policy's head: mean and clamped log std of the pre-tanh Gaussian.
+
+    Linear-ReLU x3 (orthogonal init, zero bias), then Linear(2 A). Returns ([B, A], [B, A]).
+    """
+
+    act_dim: int
+    hidden_dim: int = 256
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+
+    @nn.compact
+    def __call__(self, states: jax.Array) -> tuple[jax.Array, jax.Array]:
+        out = MLP(
+            (self.hidden_dim,) * 3, 2 * self.act_dim, activation="relu", orthogonal_init=True
+        )(states)
+        mean, log_std = jnp.split(out, 2, axis=-1)
+        return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)

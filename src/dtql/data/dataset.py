@@ -1,0 +1,359 @@
+"""The transitions record every reader returns, its checks, and the dispatcher `load_dataset`.
+
+Every dataset, whatever its format, becomes one `Transitions` record: flat NumPy arrays in the
+Q-learning view (s, a, r, s', done), plus the raw return of every episode in the file. The readers
+live beside this module (d4rl.py, minari.py, npz.py); `load_dataset` picks one from the spec.
+
+Flag convention, shared by all readers so that episodes can be recovered from a `Transitions`:
+the last transition of every episode has `terminals == 1` (the episode reached a terminal state)
+or `timeouts == 1` (it ended without one: a time limit, or simply the end of the data), never both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ObsAdapter = Callable[[dict], np.ndarray]
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used. The message is one line: source, field, expected value."""
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing records of arrays has no single answer
+class Transitions:
+    """A dataset in the Q-learning view. All arrays are NumPy; rows are transitions."""
+
+    observations: np.ndarray  # [N, obs_dim] float32
+    actions: np.ndarray  # [N, act_dim] float32
+    rewards: np.ndarray  # [N] float32, raw (before any reward transform)
+    next_observations: np.ndarray  # [N, obs_dim] float32
+    terminals: np.ndarray  # [N] float32 in {0, 1}: 1 = s' is terminal (no bootstrap)
+    timeouts: np.ndarray  # [N] float32 in {0, 1}: 1 = the episode ended here without a terminal
+    episode_returns: np.ndarray  # [E] float64: undiscounted return of every episode in the file
+    source: str  # path or id, used in error messages
+
+    @property
+    def num_transitions(self) -> int:
+        return int(self.rewards.shape[0])
+
+    @property
+    def obs_dim(self) -> int:
+        return int(self.observations.shape[1])
+
+    @property
+    def act_dim(self) -> int:
+        return int(self.actions.shape[1])
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.episode_returns.shape[0])
+
+
+# --------------------------------------------------------------------------- reward transforms
+
+REWARD_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none": lambda r: r,
+    # AntMaze: the sparse 0/1 goal reward becomes -1/0, as in IQL and the released DTQL code.
+    "minus_one": lambda r: r - 1.0,
+}
+
+
+def apply_reward_transform(rewards: np.ndarray, name: str) -> np.ndarray:
+    """Return transformed rewards as a new float32 array ("none" or "minus_one")."""
+    if name not in REWARD_TRANSFORMS:
+        known = ", ".join(repr(k) for k in REWARD_TRANSFORMS)
+        raise ValueError(f"unknown reward transform {name!r}, expected one of {known}")
+    rewards = np.asarray(rewards, dtype=np.float32)
+    return np.asarray(REWARD_TRANSFORMS[name](rewards), dtype=np.float32).copy()
+
+
+# --------------------------------------------------------------------------- helpers for readers
+# Readers use these to turn raw arrays into the record's dtypes and shapes with uniform messages.
+
+
+def as_matrix(source: str, name: str, array: np.ndarray) -> np.ndarray:
+    """A numeric [N, d] array as float32; anything else is a DatasetError."""
+    array = np.asarray(array)
+    _check_numeric(source, name, array)
+    if array.ndim != 2:
+        raise DatasetError(
+            f"{source}: field '{name}' has shape {array.shape}, expected 2 dimensions [N, dim]"
+        )
+    return array.astype(np.float32, copy=False)
+
+
+def as_vector(source: str, name: str, array: np.ndarray) -> np.ndarray:
+    """A numeric [N] (or [N, 1]) array as float32 [N]."""
+    array = np.asarray(array)
+    _check_numeric(source, name, array)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise DatasetError(f"{source}: field '{name}' has shape {array.shape}, expected [N]")
+    return array.astype(np.float32, copy=False)
+
+
+def as_flags(source: str, name: str, array: np.ndarray) -> np.ndarray:
+    """A [N] array of 0/1 (or bools) as bool [N]; any other value is a DatasetError."""
+    values = as_vector(source, name, array)
+    bad = (values != 0) & (values != 1)  # NaN lands here too
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DatasetError(
+            f"{source}: field '{name}' has value {values[row]} at row {row}, expected 0 or 1"
+        )
+    return values == 1
+
+
+def check_rows(source: str, fields: dict[str, np.ndarray], reference: str) -> None:
+    """Every field must have as many rows as `fields[reference]`."""
+    expected = len(fields[reference])
+    for name, array in fields.items():
+        if len(array) != expected:
+            raise DatasetError(
+                f"{source}: field '{name}' has {len(array)} rows, "
+                f"expected {expected} (same as '{reference}')"
+            )
+
+
+def check_finite(source: str, name: str, array: np.ndarray) -> None:
+    """No NaN or inf; the message names the first bad row."""
+    bad = ~np.isfinite(array)
+    if bad.ndim > 1:
+        bad = bad.reshape(len(bad), -1).any(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        values = np.asarray(array[row]).ravel()
+        value = values[~np.isfinite(values)][0]
+        raise DatasetError(
+            f"{source}: field '{name}' has {value} at row {row}, expected finite values"
+        )
+
+
+def returns_per_episode(rewards: np.ndarray, episode_ends: np.ndarray) -> np.ndarray:
+    """Sum rewards (in float64) per episode; `episode_ends` is a bool mask of last rows.
+
+    The last row always closes an episode, flagged or not.
+    """
+    if len(rewards) == 0:
+        return np.zeros(0, dtype=np.float64)
+    ends = episode_ends.copy()
+    ends[-1] = True
+    starts = np.concatenate([[0], np.flatnonzero(ends)[:-1] + 1])
+    return np.add.reduceat(rewards.astype(np.float64), starts)
+
+
+def _check_numeric(source: str, name: str, array: np.ndarray) -> None:
+    if array.dtype.kind not in "biuf":
+        raise DatasetError(
+            f"{source}: field '{name}' has dtype {array.dtype}, expected numbers (bool/int/float)"
+        )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_transitions(
+    t: Transitions,
+    *,
+    obs_dim: int | None = None,
+    act_dim: int | None = None,
+    action_low: np.ndarray | float | None = None,
+    action_high: np.ndarray | float | None = None,
+    atol: float = 1e-5,
+) -> None:
+    """Raise DatasetError unless `t` is usable, and (when given) matches the evaluation env.
+
+    Checks, in order: not empty; shapes and row counts; flags are 0/1; no NaN/inf; observation and
+    action dims equal `obs_dim` / `act_dim`; actions inside [low - atol, high + atol].
+    """
+    src = t.source
+    if t.observations.ndim < 1 or len(t.observations) == 0:
+        raise DatasetError(
+            f"{src}: dataset is empty: field 'observations' has 0 rows, expected at least 1"
+        )
+
+    matrices = {
+        "observations": t.observations,
+        "actions": t.actions,
+        "next_observations": t.next_observations,
+    }
+    vectors = {"rewards": t.rewards, "terminals": t.terminals, "timeouts": t.timeouts}
+    for name, array in matrices.items():
+        if array.ndim != 2:
+            raise DatasetError(
+                f"{src}: field '{name}' has shape {array.shape}, expected 2 dimensions [N, dim]"
+            )
+    for name, array in vectors.items():
+        if array.ndim != 1:
+            raise DatasetError(f"{src}: field '{name}' has shape {array.shape}, expected [N]")
+    check_rows(src, {**matrices, **vectors}, reference="observations")
+    if t.next_observations.shape[1] != t.observations.shape[1]:
+        raise DatasetError(
+            f"{src}: field 'next_observations' has {t.next_observations.shape[1]} columns, "
+            f"expected {t.observations.shape[1]} (same as 'observations')"
+        )
+
+    for name in ("terminals", "timeouts"):
+        as_flags(src, name, vectors[name])
+    for name, array in {**matrices, **vectors, "episode_returns": t.episode_returns}.items():
+        check_finite(src, name, array)
+
+    if obs_dim is not None and t.obs_dim != obs_dim:
+        raise DatasetError(
+            f"{src}: field 'observations' has dim {t.obs_dim}, "
+            f"expected {obs_dim} (the evaluation env's observation dim)"
+        )
+    if act_dim is not None and t.act_dim != act_dim:
+        raise DatasetError(
+            f"{src}: field 'actions' has dim {t.act_dim}, "
+            f"expected {act_dim} (the evaluation env's action dim)"
+        )
+    if action_low is not None or action_high is not None:
+        _check_action_bounds(t, action_low, action_high, atol)
+
+
+def _check_action_bounds(
+    t: Transitions,
+    low: np.ndarray | float | None,
+    high: np.ndarray | float | None,
+    atol: float,
+) -> None:
+    shape = (t.act_dim,)
+    low = np.broadcast_to(np.asarray(-np.inf if low is None else low, np.float64), shape)
+    high = np.broadcast_to(np.asarray(np.inf if high is None else high, np.float64), shape)
+    # How far each action component lies outside its bound (<= 0 when inside).
+    excess = np.maximum(low - t.actions, t.actions - high)
+    row, col = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    if excess[row, col] > atol:
+        raise DatasetError(
+            f"{t.source}: field 'actions' has value {t.actions[row, col]:.6g} at row {row}, "
+            f"column {col}, expected within [{low[col]:.6g}, {high[col]:.6g}] (atol {atol:g})"
+        )
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def dataset_info(t: Transitions) -> dict:
+    """Counts and return statistics as plain Python values (JSON-serialisable)."""
+    returns = t.episode_returns
+
+    def stat(fn: Callable[[np.ndarray], np.floating]) -> float | None:
+        return float(fn(returns)) if len(returns) else None
+
+    return {
+        "source": t.source,
+        "transitions": t.num_transitions,
+        "episodes": t.num_episodes,
+        "terminals": int(np.sum(t.terminals)),
+        "timeouts": int(np.sum(t.timeouts)),
+        "obs_dim": t.obs_dim,
+        "act_dim": t.act_dim,
+        "return_mean": stat(np.mean),
+        "return_std": stat(np.std),
+        "return_min": stat(np.min),
+        "return_max": stat(np.max),
+        "reward_mean": float(np.mean(t.rewards)) if t.num_transitions else None,
+    }
+
+
+# --------------------------------------------------------------------------- dispatcher
+
+D4RL_SUFFIXES = (".hdf5", ".h5")
+
+
+def d4rl_dataset_dir() -> Path:
+    """Where D4RL keeps its downloads: $D4RL_DATASET_DIR, default ~/.d4rl/datasets."""
+    return Path(os.environ.get("D4RL_DATASET_DIR", "~/.d4rl/datasets")).expanduser()
+
+
+def d4rl_candidates(name: str) -> list[Path]:
+    """Files a D4RL name may be stored as.
+
+    D4RL's own cache names files after their download URL, e.g. "hopper-medium-replay-v2" is saved
+    as "hopper_medium_replay-v2.hdf5"; both that and "<name>.hdf5" are accepted.
+    """
+    root = d4rl_dataset_dir()
+    stem, dash, version = name.rpartition("-")
+    candidates = [root / f"{name}.hdf5"]
+    if dash and version.startswith("v"):
+        cache_name = f"{stem.replace('-', '_')}-{version}.hdf5"
+        if cache_name != f"{name}.hdf5":
+            candidates.append(root / cache_name)
+    return candidates
+
+
+def load_dataset(
+    spec: str | os.PathLike[str], obs_adapter: ObsAdapter | None = None
+) -> Transitions:
+    """Load a dataset as `Transitions` and check it (see `validate_transitions`).
+
+    `spec` is tried as: an existing path (.hdf5/.h5 in the D4RL layout, .npz in the layout of
+    npz.py, or a Minari dataset folder: the one holding metadata.json, or its parent holding data/);
+    else a D4RL name looked up in $D4RL_DATASET_DIR (default ~/.d4rl/datasets); else a Minari id
+    looked up in $MINARI_DATASETS_PATH (default ~/.minari/datasets). Nothing is ever downloaded.
+
+    `obs_adapter` maps dict observations (a dict of [T, ...] arrays) to a [T, obs_dim] array; it is
+    required for dict observations (Minari AntMaze, Kitchen) and unused for array observations.
+    """
+    # The readers import this module, so they are imported here rather than at the top.
+    from dtql.data import d4rl, npz
+    from dtql.data import minari as minari_reader
+
+    spec = os.fspath(spec)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        if path.name == "main_data.hdf5" and (path.parent / "metadata.json").is_file():
+            t = minari_reader.read_minari(path.parent, obs_adapter, source=spec)
+        elif path.suffix.lower() in D4RL_SUFFIXES:
+            t = d4rl.read_d4rl(path, obs_adapter)
+        elif path.suffix.lower() == ".npz":
+            t = npz.read_npz(path)
+        else:
+            raise DatasetError(
+                f"{spec}: unsupported file type '{path.suffix}', expected .hdf5/.h5 (D4RL), "
+                ".npz or a Minari dataset folder"
+            )
+    elif path.is_dir():
+        data_dir = minari_reader.minari_data_dir(path)
+        if data_dir is None:
+            raise DatasetError(
+                f"{spec}: folder is not a Minari dataset, expected metadata.json in it or in "
+                f"{path / 'data'}"
+            )
+        t = minari_reader.read_minari(data_dir, obs_adapter, source=spec)
+    else:
+        t = _load_by_name(spec, obs_adapter)
+    validate_transitions(t)
+    return t
+
+
+def _load_by_name(spec: str, obs_adapter: ObsAdapter | None) -> Transitions:
+    from dtql.data import d4rl
+    from dtql.data import minari as minari_reader
+
+    tried = [f"path {spec}"]
+    # Something that looks like a file name is only ever a path.
+    looks_like_file = Path(spec).suffix.lower() in (*D4RL_SUFFIXES, ".npz")
+    if not looks_like_file and "/" not in spec and os.sep not in spec:
+        for candidate in d4rl_candidates(spec):
+            if candidate.is_file():
+                return d4rl.read_d4rl(candidate, obs_adapter, source=spec)
+            tried.append(f"D4RL file {candidate}")
+    if not looks_like_file and not Path(spec).is_absolute():
+        folder = minari_reader.minari_root() / spec
+        data_dir = minari_reader.minari_data_dir(folder)
+        if data_dir is not None:
+            return minari_reader.read_minari(data_dir, obs_adapter, source=spec)
+        tried.append(f"Minari dataset {folder / 'data'}")
+    raise DatasetError(
+        f"{spec}: dataset not found, expected one of: {'; '.join(tried)} "
+        "(set D4RL_DATASET_DIR or MINARI_DATASETS_PATH, or pass a path)"
+    )

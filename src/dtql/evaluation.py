@@ -1,0 +1,144 @@
+"""Run a policy in the task's simulator for a fixed number of episodes and score it.
+
+The policy is any ``act_fn``: float32 observations [n, obs_dim] (D4RL layout) -> actions
+[n, act_dim]. It is called once per step of a vector env of ``min(num_envs, episodes)`` copies.
+The ``episodes`` are split into per-env quotas fixed up front (env i runs its quota, the first
+``episodes % n`` envs one more), so exactly ``episodes`` episodes are counted and which episodes
+count does not depend on how fast other envs finish. An env past its quota keeps being stepped
+with the batch (a vector env steps all copies) but its extra episodes are ignored.
+
+Seeding: one ``reset(seed=seed)`` seeds env i with ``seed + i``; later episodes start from the
+envs' own autoresets, so the same seed and act_fn give the same returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dtql.tasks import TaskSpec, make_env, normalized_score
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Per-episode outcomes of one evaluation (ordered by env, then by episode)."""
+
+    returns: np.ndarray
+    """[E] undiscounted episode returns."""
+    lengths: np.ndarray
+    """[E] episode lengths in steps."""
+    normalized_scores: np.ndarray
+    """[E] D4RL normalized scores of the returns."""
+    act_mode: str
+    """How actions were chosen ('mean' or 'candidates'); a label only."""
+
+    @property
+    def episodes(self) -> int:
+        return int(self.returns.size)
+
+    @property
+    def return_mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def return_std(self) -> float:
+        """Standard deviation over episodes (population, ddof=0)."""
+        return float(np.std(self.returns))
+
+    @property
+    def normalized_mean(self) -> float:
+        return float(np.mean(self.normalized_scores))
+
+    @property
+    def normalized_std(self) -> float:
+        """Standard deviation over episodes (population, ddof=0)."""
+        return float(np.std(self.normalized_scores))
+
+    @property
+    def normalized_stderr(self) -> float:
+        """Standard error of normalized_mean: sample std (ddof=1) / sqrt(E); 0 for one episode."""
+        if self.episodes < 2:
+            return 0.0
+        return float(np.std(self.normalized_scores, ddof=1) / np.sqrt(self.episodes))
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        """Summary with plain Python numbers (JSON- and logger-friendly)."""
+        return {
+            "act_mode": self.act_mode,
+            "episodes": self.episodes,
+            "return_mean": self.return_mean,
+            "return_std": self.return_std,
+            "normalized_mean": self.normalized_mean,
+            "normalized_std": self.normalized_std,
+            "normalized_stderr": self.normalized_stderr,
+            "length_mean": float(np.mean(self.lengths)),
+        }
+
+
+def _split(episodes: int, num_envs: int) -> np.ndarray:
+    """Episode quota of each env: as even as possible, the first envs taking the remainder."""
+    quotas = np.full(num_envs, episodes // num_envs)
+    quotas[: episodes % num_envs] += 1
+    return quotas
+
+
+def evaluate(
+    task: TaskSpec,
+    act_fn: Callable[[np.ndarray], np.ndarray],
+    *,
+    episodes: int,
+    seed: int,
+    num_envs: int = 10,
+    act_mode: str = "mean",
+) -> EvalResult:
+    """Run ``episodes`` complete episodes of ``act_fn`` in the task's env and return their scores.
+
+    Actions are clipped to the action space before stepping. An episode ends when the env
+    terminates or hits the task's time limit.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    n = min(num_envs, episodes)
+    quotas = _split(episodes, n)
+
+    envs = make_env(task, n)  # SAME_STEP autoreset: every step is a real transition
+    try:
+        space = envs.single_action_space
+        obs, _ = envs.reset(seed=seed)
+        running_return = np.zeros(n)
+        running_length = np.zeros(n, dtype=np.int64)
+        finished: list[list[tuple[float, int]]] = [[] for _ in range(n)]
+
+        while any(len(done) < quota for done, quota in zip(finished, quotas, strict=True)):
+            actions = np.asarray(act_fn(obs.astype(np.float32)))
+            if actions.shape != (n, task.act_dim):
+                raise ValueError(
+                    f"act_fn returned shape {actions.shape}, expected {(n, task.act_dim)}"
+                )
+            actions = np.clip(actions, space.low, space.high).astype(space.dtype)
+            obs, rewards, terminated, truncated, _ = envs.step(actions)
+
+            running_return += rewards
+            running_length += 1
+            ended = np.logical_or(terminated, truncated)
+            for i in np.flatnonzero(ended):
+                if len(finished[i]) < quotas[i]:
+                    finished[i].append((float(running_return[i]), int(running_length[i])))
+            running_return[ended] = 0.0
+            running_length[ended] = 0
+    finally:
+        envs.close()
+
+    episodes_flat = [episode for per_env in finished for episode in per_env]
+    returns = np.array([r for r, _ in episodes_flat], dtype=np.float64)
+    lengths = np.array([length for _, length in episodes_flat], dtype=np.int64)
+    return EvalResult(
+        returns=returns,
+        lengths=lengths,
+        normalized_scores=np.asarray(normalized_score(task, returns)),
+        act_mode=act_mode,
+    )

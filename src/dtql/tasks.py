@@ -60,7 +60,9 @@ Evaluation environments (what differs from D4RL, and why)
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -393,17 +395,21 @@ def normalized_score(task: TaskSpec | str, returns: ArrayLike) -> np.ndarray | f
 # --------------------------------------------------------------------------------------------
 
 
-def _register_robotics_envs() -> None:
-    # AntMaze, AdroitHandPen and FrankaKitchen live in gymnasium_robotics; registering is
-    # idempotent, and importing it is deferred so that locomotion-only use stays light.
-    import gymnasium_robotics
+def _register_robotics_envs(env_id: str) -> None:
+    # AntMaze, AdroitHandPen and FrankaKitchen live in gymnasium_robotics; it is imported only
+    # for them, and its import-time notice about the Adroit *Dense* envs (not used here) is
+    # kept off stdout so that `--json` output stays one JSON object.
+    if env_id in gym.registry:
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
 
 
 def make_single_env(task: TaskSpec) -> gym.Env:
     """One evaluation env whose observations are flat float64 [obs_dim] in the D4RL layout."""
-    _register_robotics_envs()
+    _register_robotics_envs(task.env_id)
     env = gym.make(task.env_id, max_episode_steps=task.max_episode_steps, **dict(task.env_kwargs))
     env = gym.wrappers.TransformObservation(
         env,

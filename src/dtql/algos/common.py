@@ -1,5 +1,5 @@
 """Pieces every algorithm shares: parameters with their optimiser, the schedule, the critics'
-update (Eqs. 6 and 7), batch sampling inside jit, and ``run_steps`` (a ``lax.scan`` of steps).
+update (Eqs. 6 and 7), batch sampling inside jit, and ``run_steps`` (a loop of steps in one jit).
 """
 
 from __future__ import annotations
@@ -265,21 +265,31 @@ StepFn = Callable[[Any, Batch, jax.Array, TrainConfig], tuple[Any, Metrics]]
 
 
 def run_steps(
-    step_fn: StepFn, state: Any, data: Batch, key: jax.Array, cfg: TrainConfig, num_steps: int
+    step_fn: StepFn, state: Any, data: Batch, key: jax.Array, cfg: TrainConfig, num_steps: Any
 ) -> tuple[Any, Metrics]:
-    """``num_steps`` updates in one ``lax.scan``; returns the state and the metrics' means.
+    """``num_steps`` updates in one ``lax.fori_loop``; returns the state and the metrics' means.
 
-    Meant to be jitted with ``step_fn``, ``cfg`` and ``num_steps`` static; the metrics stay on the
-    device until the caller fetches them once per call.
+    Meant to be jitted with ``step_fn`` and ``cfg`` static. ``num_steps`` is a traced integer,
+    so chunks of any length share one compiled program. Step ``i`` draws its batch and its
+    update's randomness from ``fold_in(key, i)``. The metrics are summed on the device and
+    fetched by the caller once per call.
     """
 
-    def body(carry, step_key):
-        key_batch, key_step = jax.random.split(step_key)
+    def one_step(state, i):
+        key_batch, key_step = jax.random.split(jax.random.fold_in(key, i))
         batch = sample_batch(data, key_batch, cfg.batch_size)
-        return step_fn(carry, batch, key_step, cfg)
+        return step_fn(state, batch, key_step, cfg)
 
-    state, metrics = jax.lax.scan(body, state, jax.random.split(key, num_steps))
-    return state, jax.tree.map(jnp.mean, metrics)
+    _, metric_shapes = jax.eval_shape(one_step, state, 0)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes)
+
+    def body(i, carry):
+        state, sums = carry
+        state, metrics = one_step(state, i)
+        return state, jax.tree.map(jnp.add, sums, metrics)
+
+    state, sums = jax.lax.fori_loop(0, num_steps, body, (state, zeros))
+    return state, jax.tree.map(lambda x: x / num_steps, sums)
 
 
-run_steps_jit = jax.jit(run_steps, static_argnums=(0, 4, 5))
+run_steps_jit = jax.jit(run_steps, static_argnums=(0, 4))

@@ -1,0 +1,18 @@
+"""Data shipped inside the package (made by the project's own commands; see each README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ASSETS = Path(__file__).parent
+
+# Task preset -> the shipped dataset used when `dtql train` gets no --dataset.
+SHIPPED_DATASETS: dict[str, str] = {}
+
+
+def shipped_dataset(task: str) -> Path | None:
+    """The shipped dataset folder of a task, or None when the package ships none for it."""
+    name = SHIPPED_DATASETS.get(task)
+    if name is None or not (ASSETS / name).exists():
+        return None
+    return ASSETS / name

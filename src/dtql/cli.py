@@ -1,0 +1,225 @@
+"""The `dtql` command: a thin dispatcher over train | eval | presets | data | toy | collect.
+
+Config resolution for `dtql train`: dataclass defaults, then the task's preset (Table 4), then
+the command-line flags. This is the only module that reads argv; nothing imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import tyro
+
+from dtql.config import TrainConfig, to_dict
+
+USAGE = """usage: dtql {train,eval,presets,data,toy,collect} ...
+
+  train     train DTQL (or --algo kl|iql|bc) on an offline dataset and evaluate it
+  eval      re-evaluate the latest checkpoint of a run folder
+  presets   list the task presets (the paper's Table 4), one a line
+  data      `dtql data info PATH_OR_ID [--json]`: what a dataset holds
+  toy       the 2D bandit experiments (Figures 1, 2, 3, 6)
+  collect   make D4RL-style datasets with an online SAC agent (needs dtql[collect])
+
+`dtql COMMAND --help` describes each command's flags."""
+
+DEFAULT_TASK = TrainConfig.task
+
+
+class CommandError(Exception):
+    """Bad usage; printed as one line, exit code 2."""
+
+
+def _task_from_argv(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--task" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--task="):
+            return arg.split("=", 1)[1]
+    return DEFAULT_TASK
+
+
+def resolve_train_config(argv: list[str]) -> TrainConfig:
+    """Defaults, then the task's preset, then the flags in ``argv``."""
+    from dtql.presets import preset, preset_names
+    from dtql.tasks import get_task
+
+    task = _task_from_argv(argv)
+    if task in preset_names():
+        base = preset(task)
+    else:
+        get_task(task)  # an unknown task fails here, with the list of known ones
+        print(f"note: {task} has no Table 4 preset; using the default hyperparameters")
+        base = TrainConfig(task=task)
+    cfg = tyro.cli(TrainConfig, default=base, args=argv, prog="dtql train")
+    if cfg.algo == "kl" and "--agent.policy" not in argv:
+        # The KL baseline's generator is implicit (Appendix D); make that the default for it.
+        from dtql.config import replace
+
+        cfg = replace(cfg, **{"agent.policy": "implicit"})
+    return cfg
+
+
+def cmd_train(argv: list[str]) -> int:
+    from dtql.trainer import train
+
+    if "--resume" in argv:
+        i = argv.index("--resume")
+        if len(argv) != 2 or i != 0:
+            raise CommandError(
+                "--resume RUN_DIR takes no other flags: the run's config.json is used"
+            )
+        result = train(TrainConfig(), resume_dir=argv[1])
+    else:
+        cfg = resolve_train_config(argv)
+        print("config:", json.dumps(to_dict(cfg)))
+        result = train(cfg)
+    score = result.get("normalized_score_mean")
+    shown = "n/a" if score is None else f"{score:.1f} ± {result['normalized_score_stderr']:.1f}"
+    print(
+        f"{result['algo']} on {result['task']}: normalized score {shown} "
+        f"(act_mode {result['act_mode']}, {result.get('episodes', 0):.0f} episodes); behaviour "
+        f"policy (dataset mean return) {result['behaviour_normalized_score']:.1f}; "
+        f"run folder {result['run_dir']}"
+    )
+    return 0
+
+
+@dataclass(frozen=True)
+class EvalArgs:
+    """Re-evaluate the latest checkpoint of a run and print the mean return and normalized score."""
+
+    run_dir: tyro.conf.Positional[str]
+    """A run folder written by `dtql train`."""
+    episodes: int | None = None
+    """Episodes to run (default: the run's eval_episodes)."""
+    act_mode: Literal["mean", "candidates"] | None = None
+    """How to act (default: the run's act_mode)."""
+    json: bool = False
+    """Print one JSON object instead of a line of text."""
+
+
+def cmd_eval(argv: list[str]) -> int:
+    from dtql.trainer import evaluate_run
+
+    args = tyro.cli(EvalArgs, args=argv, prog="dtql eval")
+    result = evaluate_run(args.run_dir, episodes=args.episodes, act_mode=args.act_mode)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['algo']} on {result['task']} at step {result['step']}: return "
+            f"{result['return_mean']:.1f} ± {result['return_std']:.1f}, normalized score "
+            f"{result['normalized_mean']:.1f} ± {result['normalized_stderr']:.1f} "
+            f"({result['episodes']} episodes, act_mode {result['act_mode']})"
+        )
+    return 0
+
+
+def cmd_presets(argv: list[str]) -> int:
+    from dtql.presets import preset, preset_names
+
+    if argv:
+        raise CommandError("`dtql presets` takes no arguments")
+    for name in preset_names():
+        cfg = preset(name)
+        a = cfg.agent
+        print(
+            f"{name} alpha={a.alpha:g} expectile={a.expectile:g} entropy_coef={a.entropy_coef:g} "
+            f"lr={a.lr:g} lr_decay={a.lr_decay} pretrain_steps={cfg.pretrain_steps} "
+            f"steps={cfg.steps} batch_size={cfg.batch_size} "
+            f"reward_transform={cfg.reward_transform} eval_episodes={cfg.eval_episodes}"
+        )
+    return 0
+
+
+@dataclass(frozen=True)
+class DataInfoArgs:
+    """Summarise a dataset: transitions, episodes, terminals, timeouts, dims and returns."""
+
+    dataset: tyro.conf.Positional[str]
+    """D4RL .hdf5 path or name, Minari id or folder, or .npz file."""
+    task: str | None = None
+    """Task whose observation mapping to apply (needed for dict observations, e.g. AntMaze)."""
+    json: bool = False
+    """Print one JSON object."""
+
+
+def cmd_data(argv: list[str]) -> int:
+    from functools import partial
+
+    from dtql.data import dataset_info, load_dataset
+    from dtql.tasks import adapt_observation, get_task
+
+    if not argv or argv[0] != "info":
+        raise CommandError("usage: dtql data info PATH_OR_ID [--task NAME] [--json]")
+    args = tyro.cli(DataInfoArgs, args=argv[1:], prog="dtql data info")
+    adapter = partial(adapt_observation, get_task(args.task)) if args.task else None
+    info = dataset_info(load_dataset(args.dataset, obs_adapter=adapter))
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for key, value in info.items():
+            print(f"{key:>14}: {value}")
+    return 0
+
+
+def cmd_toy(argv: list[str]) -> int:
+    from dtql.toy import ToyArgs, run_toy
+
+    return run_toy(tyro.cli(ToyArgs, args=argv, prog="dtql toy"))
+
+
+def cmd_collect(argv: list[str]) -> int:
+    from dtql.collect import CollectArgs, run_collect
+
+    return run_collect(tyro.cli(CollectArgs, args=argv, prog="dtql collect"))
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "presets": cmd_presets,
+    "data": cmd_data,
+    "toy": cmd_toy,
+    "collect": cmd_collect,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dtql.checkpoint import CheckpointError
+    from dtql.data import DatasetError
+    from dtql.presets import UnknownPresetError
+    from dtql.tasks import UnknownTaskError
+    from dtql.trainer import RunError
+
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"dtql: error: unknown command {argv[0]!r}\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        return command(argv[1:])
+    except (
+        CommandError,
+        DatasetError,
+        RunError,
+        CheckpointError,
+        UnknownTaskError,
+        UnknownPresetError,
+        FileExistsError,
+        ValueError,
+    ) as err:
+        print(f"dtql {argv[0]}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""One shared tester for DTQL, KL, IQL and BC on a tiny config (CPU)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dtql.algos import get_algorithm
+from dtql.algos.common import Batch, run_steps, run_steps_jit
+from dtql.config import TrainConfig, replace
+
+OBS_DIM, ACT_DIM, N = 4, 2, 128
+
+
+def tiny_config(algo: str, **changes) -> TrainConfig:
+    cfg = TrainConfig(algo=algo, batch_size=16, pretrain_steps=3, steps=5)
+    agent = {
+        "agent.hidden_dim": 16,
+        "agent.num_candidates": 4,
+        "agent.policy": "implicit" if algo == "kl" else "gaussian",
+    }
+    return replace(cfg, **agent, **changes)
+
+
+def tiny_data(seed: int = 0) -> Batch:
+    keys = jax.random.split(jax.random.key(seed), 4)
+    return Batch(
+        observations=jax.random.normal(keys[0], (N, OBS_DIM)),
+        actions=0.9 * jnp.tanh(jax.random.normal(keys[1], (N, ACT_DIM))),
+        rewards=jax.random.normal(keys[2], (N,)),
+        next_observations=jax.random.normal(keys[3], (N, OBS_DIM)),
+        terminals=(jnp.arange(N) % 10 == 0).astype(jnp.float32),
+    )
+
+
+def leaves_changed(before, after) -> bool:
+    return any(
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True)
+    )
+
+
+@pytest.mark.parametrize("name", ["dtql", "kl", "iql", "bc"])
+def test_steps_give_finite_metrics_and_move_the_right_parameters(name):
+    algo, cfg, data = get_algorithm(name), tiny_config(name), tiny_data()
+    state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    pre, metrics = run_steps_jit(algo.pretrain_step, state, data, jax.random.key(1), cfg, 2)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    if name in ("dtql", "iql", "kl"):
+        # The policy waits during pretraining.
+        assert not leaves_changed(state.policy.params, pre.policy.params)
+        assert leaves_changed(state.critics.q.params, pre.critics.q.params)
+    main = algo.start_main_phase(pre, cfg)
+    post, metrics = run_steps_jit(algo.train_step, main, data, jax.random.key(2), cfg, 2)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert leaves_changed(main.policy.params, post.policy.params)
+    if name == "dtql":
+        assert leaves_changed(main.diffusion.params, post.diffusion.params)
+        assert {"policy/tr_loss", "policy/q_term", "diffusion/loss", "critic/q_loss"} <= set(
+            metrics
+        )
+    if name == "kl":
+        # Algorithm 2: the BC model is frozen after pretraining; the fake model learns.
+        assert not leaves_changed(main.diffusion.params, post.diffusion.params)
+        assert leaves_changed(main.fake.params, post.fake.params)
+    actions = algo.act_mean(post, data.observations[:5], cfg)
+    assert actions.shape == (5, ACT_DIM) and float(jnp.abs(actions).max()) <= 1.0
+    if algo.act_candidates is not None:
+        chosen = algo.act_candidates(post, data.observations[:5], jax.random.key(3), cfg)
+        assert chosen.shape == (5, ACT_DIM) and float(jnp.abs(chosen).max()) <= 1.0
+
+
+def test_kl_main_phase_starts_from_the_bc_weights():
+    algo, cfg = get_algorithm("kl"), tiny_config("kl")
+    state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    state, _ = run_steps_jit(algo.pretrain_step, state, tiny_data(), jax.random.key(1), cfg, 2)
+    main = algo.start_main_phase(state, cfg)
+    assert not leaves_changed(main.diffusion.params, main.policy.params)
+    assert not leaves_changed(main.diffusion.params, main.fake.params)
+
+
+def test_target_critic_moves_by_tau():
+    algo, cfg, data = get_algorithm("dtql"), tiny_config("dtql"), tiny_data()
+    state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    post, _ = run_steps_jit(algo.train_step, state, data, jax.random.key(2), cfg, 1)
+    tau = cfg.agent.tau
+    for old_target, online, new_target in zip(
+        jax.tree.leaves(state.critics.target_q_params),
+        jax.tree.leaves(post.critics.q.params),
+        jax.tree.leaves(post.critics.target_q_params),
+        strict=True,
+    ):
+        np.testing.assert_allclose(new_target, (1 - tau) * old_target + tau * online, atol=1e-6)
+
+
+def test_target_can_be_frozen_during_pretraining():
+    cfg = tiny_config("dtql", **{"agent.target_update_in_pretrain": False})
+    algo = get_algorithm("dtql")
+    state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    pre, _ = run_steps_jit(algo.pretrain_step, state, tiny_data(), jax.random.key(1), cfg, 2)
+    assert not leaves_changed(state.critics.target_q_params, pre.critics.target_q_params)
+
+
+def test_same_seed_gives_identical_parameters():
+    algo, cfg, data = get_algorithm("dtql"), tiny_config("dtql"), tiny_data()
+    runs = []
+    for _ in range(2):
+        state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+        state, _ = run_steps_jit(algo.train_step, state, data, jax.random.key(5), cfg, 2)
+        runs.append(state)
+    assert not leaves_changed(runs[0], runs[1])
+
+
+def test_chunks_of_any_length_share_one_compilation():
+    algo, cfg, data = get_algorithm("bc"), tiny_config("bc"), tiny_data()
+    state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    traces = []
+
+    def counting_step(state, batch, key, cfg):
+        traces.append(1)
+        return algo.train_step(state, batch, key, cfg)
+
+    jitted = jax.jit(run_steps, static_argnums=(0, 4))
+    state, _ = jitted(counting_step, state, data, jax.random.key(1), cfg, 2)
+    traced = len(traces)
+    state, _ = jitted(counting_step, state, data, jax.random.key(2), cfg, 3)  # other length
+    assert traced > 0 and len(traces) == traced
+
+
+def test_entropy_term_enters_the_dtql_policy_loss():
+    cfg = tiny_config("dtql", **{"agent.entropy_coef": 1.0})
+    algo = get_algorithm("dtql")
+    state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    _, metrics = run_steps_jit(algo.train_step, state, tiny_data(), jax.random.key(1), cfg, 1)
+    nll = float(metrics["policy/nll_term"])
+    assert nll != 0.0
+    expected = (
+        cfg.agent.alpha * float(metrics["policy/tr_loss"]) + float(metrics["policy/q_term"]) + nll
+    )
+    assert float(metrics["policy/loss"]) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name,policy", [("kl", "gaussian"), ("iql", "implicit"), ("bc", "implicit")]
+)
+def test_algorithms_reject_a_policy_they_cannot_use(name, policy):
+    cfg = replace(tiny_config(name), **{"agent.policy": policy})
+    with pytest.raises(ValueError, match="agent.policy"):
+        get_algorithm(name).init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+
+
+def test_unknown_algorithm_lists_the_known_ones():
+    with pytest.raises(ValueError, match="dtql, kl, iql, bc"):
+        get_algorithm("sac")

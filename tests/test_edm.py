@@ -1,0 +1,95 @@
+"""The EDM schedule and preconditioning (Appendix C)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dtql.config import EDMConfig
+from dtql.edm import denoise, loss_weight, precondition, sample_sigma, weighted_denoising_loss
+
+
+def test_preconditioning_limits_at_small_and_large_sigma():
+    c_skip, c_out, c_in, c_noise = precondition(jnp.array([1e-6, 1e6]), 0.5)
+    np.testing.assert_allclose(c_skip, [1.0, 0.0], atol=1e-6)  # clean input passes through
+    np.testing.assert_allclose(c_out, [0.0, 0.5], atol=1e-6)  # pure noise: predict at data scale
+    np.testing.assert_allclose(c_in, [2.0, 1e-6], rtol=1e-4)
+    np.testing.assert_allclose(c_noise, np.log([1e-6, 1e6]) / 4, rtol=1e-5)
+
+
+def test_preconditioning_matches_formulas_at_sigma_data():
+    c_skip, c_out, c_in, _ = precondition(jnp.array(0.5), 0.5)
+    np.testing.assert_allclose(
+        [c_skip, c_out, c_in], [0.5, 0.5 / np.sqrt(2), 1 / np.sqrt(0.5)], rtol=1e-6
+    )
+
+
+def test_loss_weight_is_inverse_c_out_squared():
+    sigma = jnp.array([0.01, 0.5, 3.0, 80.0])
+    _, c_out, _, _ = precondition(sigma, 0.5)
+    np.testing.assert_allclose(loss_weight(sigma, 0.5), 1.0 / c_out**2, rtol=1e-6)
+
+
+def test_sigma_samples_stay_in_range_and_follow_the_logistic():
+    cfg = EDMConfig()
+    sigma = np.asarray(sample_sigma(jax.random.key(0), (200_000,), cfg))
+    assert sigma.min() >= cfg.sigma_min and sigma.max() <= cfg.sigma_max
+    log_sigma = np.log(sigma)
+    # Logistic(loc, s): median loc, variance s^2 pi^2 / 3 (truncation at [0.002, 80] is far out).
+    assert abs(np.median(log_sigma) - np.log(0.5)) < 0.01
+    assert abs(log_sigma.std() - 0.5 * np.pi / np.sqrt(3)) < 0.01
+
+
+def test_truncation_is_respected_for_a_narrow_range():
+    cfg = EDMConfig(sigma_min=0.4, sigma_max=0.6)
+    sigma = np.asarray(sample_sigma(jax.random.key(1), (10_000,), cfg))
+    assert sigma.min() >= 0.4 and sigma.max() <= 0.6
+
+
+def test_denoiser_with_zero_network_is_the_skip_connection():
+    a_noisy = jnp.ones((4, 2))
+    sigma = jnp.full((4, 1), 0.5)
+
+    def zero(x, c_noise, s):
+        return jnp.zeros_like(x)
+
+    np.testing.assert_allclose(denoise(zero, a_noisy, sigma, jnp.zeros((4, 1)), 0.5), 0.5)
+
+
+def test_weighted_loss_matches_a_hand_computation():
+    cfg = EDMConfig()
+    actions = jnp.array([[0.3, -0.2], [0.9, 0.1], [-0.5, 0.5]])
+    states = jnp.zeros((3, 1))
+    key = jax.random.key(3)
+
+    def zero_network(x, c_noise, s):
+        return jnp.zeros_like(x)
+
+    loss = weighted_denoising_loss(zero_network, actions, states, key, cfg, 1.0)
+    key_sigma, key_eps = jax.random.split(key)
+    sigma = np.asarray(sample_sigma(key_sigma, (3, 1), cfg))
+    eps = np.asarray(jax.random.normal(key_eps, (3, 2)))
+    c_skip = 0.25 / (sigma**2 + 0.25)
+    c_out = sigma * 0.5 / np.sqrt(sigma**2 + 0.25)
+    expected = np.mean((c_skip * (actions + sigma * eps) - actions) ** 2 / c_out**2, axis=-1)
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
+
+
+def test_clamp_option_bounds_the_denoised_action():
+    actions = jnp.zeros((2, 2))
+    cfg = EDMConfig(sigma_min=1.0, sigma_max=1.0)
+
+    def huge(x, c_noise, s):
+        return jnp.full_like(x, 1e6)
+
+    free = weighted_denoising_loss(huge, actions, actions, jax.random.key(0), cfg, 1.0)
+    clamped = weighted_denoising_loss(
+        huge,
+        actions,
+        actions,
+        jax.random.key(0),
+        EDMConfig(sigma_min=1.0, sigma_max=1.0, clamp_denoised=True),
+        1.0,
+    )
+    assert np.all(free > 1e10)
+    # D is clamped to +-1, so |D - a| <= 1 and the loss is at most 1 / c_out(1)^2.
+    assert np.all(clamped <= float(loss_weight(jnp.array(1.0), 0.5)) + 1e-5)

@@ -1,0 +1,35 @@
+"""Table 4 as data: every row resolves, with family settings and per-task deltas."""
+
+import pytest
+
+from dtql.presets import TABLE_4, UnknownPresetError, preset, preset_names
+
+
+def test_all_26_rows_of_table_4_are_presets():
+    assert len(preset_names()) == 26 == len(set(preset_names()))
+
+
+@pytest.mark.parametrize("row", TABLE_4, ids=lambda r: r.task)
+def test_preset_applies_its_row(row):
+    cfg = preset(row.task)
+    assert cfg.agent.alpha == row.alpha and cfg.agent.expectile == row.expectile
+    assert cfg.agent.lr == row.lr and cfg.agent.lr_decay == row.lr_decay
+    assert cfg.steps == row.training_epochs * 1000 and cfg.pretrain_steps == 50_000
+    assert cfg.agent.entropy_coef == (1.0 if row.entropy_term else 0.0)
+    assert cfg.agent.critic_lr == 3e-4 and cfg.agent.discount == 0.99
+
+
+def test_family_settings():
+    ant, hop, pen = (
+        preset("antmaze-large-diverse-v0"),
+        preset("hopper-medium-v2"),
+        preset("pen-human-v1"),
+    )
+    assert (ant.batch_size, ant.reward_transform, ant.eval_episodes) == (2048, "minus_one", 100)
+    assert (hop.batch_size, hop.reward_transform, hop.eval_episodes) == (256, "none", 10)
+    assert pen.eval_episodes == 100 and pen.agent.alpha == 1500
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(UnknownPresetError, match="hopper-medium-v2"):
+        preset("hopper-medium-v9")

@@ -203,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
     if command is None:
-        print(f"dtql: error: unknown command {argv[0]!r}\n{USAGE}", file=sys.stderr)
+        print(
+            f"dtql: error: unknown command {argv[0]!r}; expected one of {', '.join(COMMANDS)} "
+            "(dtql --help)",
+            file=sys.stderr,
+        )
         return 2
     try:
         return command(argv[1:])

@@ -1,0 +1,81 @@
+"""The `dtql` command: presets, data info, and one-line errors with a non-zero exit."""
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from dtql.cli import main
+
+
+def test_presets_prints_one_preset_a_line_name_first(capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 26
+    assert lines[0].split()[0] == "halfcheetah-medium-v2"
+    assert any(
+        line.startswith("antmaze-umaze-v0 alpha=1 expectile=0.9 entropy_coef=1") for line in lines
+    )
+
+
+def test_data_info_json_has_the_documented_keys(hopper_hdf5, capsys):
+    assert main(["data", "info", str(hopper_hdf5), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    keys = {
+        "transitions",
+        "episodes",
+        "terminals",
+        "timeouts",
+        "obs_dim",
+        "act_dim",
+        "return_mean",
+        "return_min",
+        "return_max",
+    }
+    assert keys <= set(info)
+    assert (info["obs_dim"], info["act_dim"]) == (11, 3)
+    assert info["terminals"] > 0 and info["timeouts"] > 0
+
+
+def test_console_script_runs_as_a_process(hopper_hdf5):
+    done = subprocess.run(
+        [sys.executable, "-m", "dtql.cli", "data", "info", str(hopper_hdf5), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout)["act_dim"] == 3
+
+
+def _bad_dims_file(path):
+    with h5py.File(path, "w") as f:
+        f["observations"] = np.zeros((20, 5), np.float32)
+        f["actions"] = np.zeros((20, 3), np.float32)
+        f["rewards"] = np.zeros(20, np.float32)
+        f["terminals"] = np.zeros(20, bool)
+        f["timeouts"] = np.eye(1, 20, 19, dtype=bool)[0]
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--task", "hopper-medium-v9"], "unknown task"),
+        (["train", "--dataset", "no/such/file.hdf5"], "no/such/file.hdf5"),
+        (["train", "--dataset", "BAD_DIMS", "--steps", "1", "--pretrain-steps", "0"], "obs"),
+        (["train", "--batch-size", "0", "--dataset", "BAD_DIMS"], "batch_size=0"),
+        (["train", "--resume", "."], "config.json"),
+        (["eval", "."], "config.json"),
+        (["data", "info", "nothing-here-v0"], "dataset not found"),
+        (["data", "summary"], "usage: dtql data info"),
+        (["fly"], "unknown command"),
+    ],
+)
+def test_bad_input_gives_a_one_line_error_and_exit_2(argv, message, tmp_path, capsys):
+    bad = str(_bad_dims_file(tmp_path / "bad_dims.hdf5"))
+    assert main([bad if a == "BAD_DIMS" else a for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -1,0 +1,149 @@
+"""End-to-end runs on a real Hopper-v5 dataset made by the tests, with evaluation in the real
+simulator; resuming a stopped run reproduces the uninterrupted run's logs exactly (CPU)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dtql.checkpoint import latest_checkpoint
+from dtql.cli import main
+from dtql.config import replace
+from dtql.logger import read_metrics_csv
+from dtql.presets import preset
+from dtql.trainer import RunError, next_boundary, train
+
+pytestmark = pytest.mark.slow
+
+# One small config shared by the tests, so the jitted update compiles once per process.
+FLAGS = [
+    "--pretrain-steps",
+    "100",
+    "--steps",
+    "200",
+    "--batch-size",
+    "64",
+    "--log-every",
+    "50",
+    "--eval-every",
+    "100",
+    "--checkpoint-every",
+    "100",
+    "--eval-episodes",
+    "2",
+    "--num-eval-envs",
+    "2",
+    "--agent.hidden-dim",
+    "64",
+    "--agent.num-candidates",
+    "16",
+]
+
+
+def small_config(dataset: Path, out: Path):
+    cfg = preset("hopper-medium-v2")
+    return replace(
+        cfg,
+        dataset=str(dataset),
+        out=str(out),
+        pretrain_steps=100,
+        steps=200,
+        batch_size=64,
+        log_every=50,
+        eval_every=100,
+        checkpoint_every=100,
+        eval_episodes=2,
+        num_eval_envs=2,
+        **{"agent.hidden_dim": 64, "agent.num_candidates": 16},
+    )
+
+
+def without_timing(rows):
+    return [{k: v for k, v in row.items() if not k.startswith("perf/")} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def finished_run(hopper_hdf5, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "full"
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "hopper-medium-v2",
+                "--dataset",
+                str(hopper_hdf5),
+                "--out",
+                str(out),
+                *FLAGS,
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_train_writes_a_complete_run_folder(finished_run):
+    config = json.loads((finished_run / "config.json").read_text())
+    assert config["agent"]["alpha"] == 5.0 and config["steps"] == 200  # preset, then flags
+    rows = read_metrics_csv(finished_run / "metrics.csv")
+    assert [r["step"] for r in rows] == [50, 100, 150, 200, 250, 300]
+    header = (finished_run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert header[0] == "step" and "policy/tr_loss" in header and "critic/q_loss" in header
+    evals = [r for r in rows if r.get("eval/normalized_score_mean") is not None]
+    assert [r["step"] for r in evals] == [200, 300]  # none before pretraining ends
+    assert all(r["eval/episodes"] == 2 for r in evals)
+    jsonl = (finished_run / "metrics.jsonl").read_text().splitlines()
+    assert len(jsonl) == len(rows)
+    assert list((finished_run / "tb").glob("events.out.tfevents.*"))
+    assert latest_checkpoint(finished_run).name == "step_000000300.safetensors"
+    result = json.loads((finished_run / "result.json").read_text())
+    assert result["act_mode"] == "mean" and result["episodes"] == 2
+    assert result["normalized_score_mean"] == evals[-1]["eval/normalized_score_mean"]
+
+
+def test_resumed_run_logs_the_same_numbers_as_an_uninterrupted_one(
+    finished_run, hopper_hdf5, tmp_path
+):
+    cfg = small_config(hopper_hdf5, tmp_path / "resumed")
+    # Stop after step 250 was logged; the last checkpoint is at 200, so step 250 is redone.
+    train(cfg, progress=False, stop_at=250)
+    assert latest_checkpoint(tmp_path / "resumed").name == "step_000000200.safetensors"
+    assert main(["train", "--resume", str(tmp_path / "resumed")]) == 0
+    full = without_timing(read_metrics_csv(finished_run / "metrics.csv"))
+    resumed = without_timing(read_metrics_csv(tmp_path / "resumed" / "metrics.csv"))
+    assert resumed == full
+
+
+def test_eval_command_reevaluates_the_latest_checkpoint(finished_run, capsys):
+    assert main(["eval", str(finished_run), "--episodes", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["step"] == 300 and result["episodes"] == 3 and result["act_mode"] == "mean"
+    assert main(["eval", str(finished_run), "--episodes", "2", "--act-mode", "candidates"]) == 0
+    assert "act_mode candidates" in capsys.readouterr().out
+
+
+def test_train_refuses_to_overwrite_a_run(finished_run, hopper_hdf5, capsys):
+    code = main(["train", "--dataset", str(hopper_hdf5), "--out", str(finished_run), *FLAGS])
+    assert code == 2 and "already holds a run" in capsys.readouterr().err
+
+
+def test_chunks_end_at_every_boundary():
+    cfg = replace(
+        preset("hopper-medium-v2"),
+        pretrain_steps=70,
+        steps=100,
+        log_every=50,
+        eval_every=40,
+        checkpoint_every=1000,
+    )
+    ends, step = [], 0
+    while step < 170:
+        step = next_boundary(cfg, step)
+        ends.append(step)
+    assert ends == [40, 50, 70, 80, 100, 120, 150, 160, 170]
+
+
+def test_resume_needs_a_run_folder(tmp_path):
+    with pytest.raises(RunError, match="config.json"):
+        train(preset("hopper-medium-v2"), resume_dir=str(tmp_path))

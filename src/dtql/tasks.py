@@ -4,7 +4,7 @@ Naming scheme
 -------------
 A task name is one of
 
-* an *environment* name, version-less: ``halfcheetah``, ``hopper``, ``walker2d``, ``pen``,
+* an *environment* name, version-less: ``halfcheetah``, ``hopper``, ``walker2d``, ``ant``, ``pen``,
   ``antmaze-umaze``, ``antmaze-medium``, ``antmaze-large``,
   ``kitchen-microwave-kettle-light-slider``, ``kitchen-microwave-kettle-bottomburner-light``.
   Use these with your own data;
@@ -13,7 +13,7 @@ A task name is one of
   It is evaluated in its environment (kitchen-complete/partial are the light-slider kitchen,
   kitchen-mixed the bottom-burner one, as in D4RL);
 * the Gymnasium id of a Box-observation environment: ``Hopper-v5``, ``HalfCheetah-v5``,
-  ``Walker2d-v5``, ``AdroitHandPen-v1`` (same as the environment name).
+  ``Walker2d-v5``, ``Ant-v5``, ``AdroitHandPen-v1`` (same as the environment name).
 
 Every name resolves through one dict, ``_TASKS``, built from the tables below.
 
@@ -247,6 +247,9 @@ _ENVIRONMENTS: tuple[TaskSpec, ...] = (
     TaskSpec("halfcheetah", "HalfCheetah-v5", (), -280.178953, 12135.0, 17, 6, **_LOCOMOTION),
     TaskSpec("hopper", "Hopper-v5", (), -20.272305, 3234.3, 11, 3, **_LOCOMOTION),
     TaskSpec("walker2d", "Walker2d-v5", (), 1.629008, 4592.3, 17, 6, **_LOCOMOTION),
+    # Ant-v5's default observation (105-d); D4RL's ant datasets (Ant-v2, 111-d) do not fit it,
+    # so only data made for Ant-v5 (e.g. by `dtql collect Ant-v5`) trains for this task.
+    TaskSpec("ant", "Ant-v5", (), -325.6, 3879.7, 105, 8, **_LOCOMOTION),
     TaskSpec(
         "antmaze-umaze",
         env_id="AntMaze_UMaze-v5",
@@ -336,6 +339,7 @@ _GYMNASIUM_IDS = {
     "HalfCheetah-v5": "halfcheetah",
     "Hopper-v5": "hopper",
     "Walker2d-v5": "walker2d",
+    "Ant-v5": "ant",
     "AdroitHandPen-v1": "pen",
 }
 

@@ -1,0 +1,233 @@
+"""`dtql collect`: a short real run (SAC from stable-baselines3, tiny datasets) read back with
+dtql's loaders, plus fast checks of the pieces that need no SAC.
+
+The end-to-end run needs the collect extra (torch, stable-baselines3) and is skipped without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dtql.collect import (
+    LEVELS,
+    CollectArgs,
+    collect,
+    dataset_id,
+    parse_levels,
+    regenerate_command,
+    run_collect,
+)
+from dtql.data import load_dataset, minari_metadata
+from dtql.tasks import get_task
+
+HOPPER = get_task("hopper")
+TRANSITIONS = 500
+MEDIUM_STEP = 1000  # the first evaluation; the tiny medium_fraction makes it the medium snapshot
+
+
+def tiny_args(out: Path, **changes) -> CollectArgs:
+    """A few thousand SAC steps (most of them random warm-up) and 500-transition datasets."""
+    settings = dict(
+        env_id="Hopper-v5",
+        out=str(out),
+        transitions=TRANSITIONS,
+        sac_steps=2000,
+        learning_starts=1500,
+        eval_every=MEDIUM_STEP,
+        eval_episodes=2,
+        medium_fraction=0.001,  # any trained snapshot counts as medium
+        checkpoint_every=1000,
+        num_envs=4,
+        hdf5=True,
+        progress_bar=False,
+    )
+    return CollectArgs(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One short `dtql collect` of every level; MINARI_DATASETS_PATH points at a decoy folder
+    to check that nothing is written outside --out."""
+    pytest.importorskip("stable_baselines3")
+    root = tmp_path_factory.mktemp("collect")
+    out, decoy = root / "out", root / "decoy-minari-root"
+    decoy.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(decoy))
+        code = run_collect(tiny_args(out))
+        env_after = os.environ["MINARI_DATASETS_PATH"]
+    return {"code": code, "out": out, "decoy": decoy, "env_after": env_after}
+
+
+def minari_folder(out: Path, level: str) -> Path:
+    return out / "minari" / dataset_id("hopper", level)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_run_writes_reachable_levels_and_skips_the_expert_with_a_reason(run):
+    assert run["code"] == 0
+    summary = json.loads((run["out"] / "summary.json").read_text())
+    levels = summary["levels"]
+    assert [levels[lvl]["status"] for lvl in ("random", "medium", "medium-replay")] == [
+        "written"
+    ] * 3
+    for level in ("expert", "medium-expert"):
+        assert levels[level]["status"] == "skipped"
+        assert "expert threshold" in levels[level]["reason"]
+    assert summary["medium_snapshot_step"] == MEDIUM_STEP
+    assert summary["sac_steps_trained"] == 2000
+    assert summary["command"].startswith("dtql collect Hopper-v5 --out ")
+    # Nothing went to the Minari root of the environment, which is restored.
+    assert list(run["decoy"].iterdir()) == []
+    assert run["env_after"] == str(run["decoy"])
+    for name in ("checkpoint.zip", "replay_buffer.pkl", "state.json", "policy_medium.zip"):
+        assert (run["out"] / "sac" / name).is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["random", "medium", "medium-replay"])
+def test_minari_dataset_loads_with_the_recorded_counts(run, level):
+    folder = minari_folder(run["out"], level)
+    t = load_dataset(folder)
+    info = json.loads((folder / "collect_info.json").read_text())
+    expected = MEDIUM_STEP if level == "medium-replay" else TRANSITIONS  # the buffer, or N
+    assert t.num_transitions == info["transitions"] == expected
+    assert t.num_episodes == info["episodes"]
+    assert int(t.terminals.sum()) == info["terminals"]
+    assert int(t.timeouts.sum()) == info["timeouts"]
+    assert (t.obs_dim, t.act_dim) == (HOPPER.obs_dim, HOPPER.act_dim)
+    assert np.all(np.abs(t.actions) <= 1.0)
+    # Within an episode s' is the next row's s; every episode ends in exactly one flag.
+    ends = (t.terminals + t.timeouts) > 0
+    np.testing.assert_array_equal(
+        t.next_observations[:-1][~ends[:-1]], t.observations[1:][~ends[:-1]]
+    )
+    assert not np.any((t.terminals > 0) & (t.timeouts > 0)) and ends[-1]
+    np.testing.assert_allclose(np.mean(t.episode_returns), info["dataset_return_mean"], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_metadata_records_how_the_dataset_was_made(run):
+    folder = minari_folder(run["out"], "medium")
+    meta = minari_metadata(folder)
+    assert meta["dataset_id"] == "dtql/hopper-medium-v0"
+    assert meta["eval_env_id"] == "Hopper-v5"
+    assert (meta["ref_min_score"], meta["ref_max_score"]) == (
+        HOPPER.ref_min_score,
+        HOPPER.ref_max_score,
+    )
+    raw = json.loads((folder / "data" / "metadata.json").read_text())
+    assert json.loads(raw["eval_env_spec"])["max_episode_steps"] == 1000
+    record = raw["dtql_collect"]
+    assert record == json.loads((folder / "collect_info.json").read_text())
+    for package in ("gymnasium", "mujoco", "stable-baselines3", "torch", "dtql", "minari"):
+        assert record["versions"][package]
+    assert record["seeds"]["sac"] == 0 and record["collection"]["seeds"] == [30_000]
+    assert record["sac"]["steps_trained"] == 2000 and record["sac"]["torch_threads"] == 1
+    behaviour = record["behaviour_policy"][0]
+    assert behaviour["sac_step"] == MEDIUM_STEP
+    assert behaviour["evaluation"]["actions"] == "stochastic"
+    assert np.isfinite(behaviour["evaluation"]["return_mean"])
+    assert np.isfinite(record["dataset_normalized_score"])
+    assert record["transitions"] == TRANSITIONS and record["episodes"] > 0
+    assert record["generation_wall_time_s"] > 0 and record["subsampled"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["medium", "medium-replay"])
+def test_d4rl_file_holds_the_same_data(run, level):
+    path = run["out"] / "d4rl" / f"hopper-{level}-v0.hdf5"
+    d4rl, minari = load_dataset(path), load_dataset(minari_folder(run["out"], level))
+    for field in ("observations", "actions", "rewards", "next_observations"):
+        np.testing.assert_array_equal(getattr(d4rl, field), getattr(minari, field))
+    np.testing.assert_array_equal(d4rl.terminals, minari.terminals)
+    np.testing.assert_array_equal(d4rl.timeouts, minari.timeouts)
+    assert d4rl.num_episodes == minari.num_episodes
+    assert json.loads(path.with_suffix(".json").read_text())["level"] == level
+
+
+@pytest.mark.slow
+def test_dataset_loads_by_id_under_out_minari(run, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(run["out"] / "minari"))
+    assert load_dataset("dtql/hopper-random-v0").num_transitions == TRANSITIONS
+
+
+@pytest.mark.slow
+def test_rerun_needs_resume_and_resume_keeps_finished_datasets(run, capsys):
+    assert run_collect(tiny_args(run["out"])) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert run_collect(tiny_args(run["out"], resume=True, levels="random,medium")) == 0
+    summary = json.loads((run["out"] / "summary.json").read_text())
+    assert {s["status"] for s in summary["levels"].values()} == {"kept"}
+
+
+# --------------------------------------------------------------------------- no SAC needed
+
+
+def test_collect_gives_exactly_n_transitions_with_every_stream_cut_as_a_timeout():
+    rng = np.random.default_rng(0)
+
+    def act(obs):
+        return rng.uniform(-1, 1, (len(obs), HOPPER.act_dim))
+
+    t = collect(HOPPER, act, transitions=301, num_envs=4, seed=5, progress_bar=False)
+    assert t.num_transitions == 301
+    ends = (t.terminals + t.timeouts) > 0
+    assert t.num_episodes == int(ends.sum())
+    # Random Hopper falls within ~20-60 steps: terminals, plus one cut (timeout) per env stream.
+    assert t.terminals.sum() > 0 and t.timeouts.sum() == 4
+    assert not np.any((t.terminals > 0) & (t.timeouts > 0))
+    np.testing.assert_array_equal(
+        t.next_observations[:-1][~ends[:-1]], t.observations[1:][~ends[:-1]]
+    )
+    np.testing.assert_allclose(t.episode_returns.sum(), t.rewards.sum(), rtol=1e-5)
+
+
+def test_levels_are_parsed_in_order_and_unknown_ones_rejected():
+    assert parse_levels("medium, random,medium") == ["medium", "random"]
+    assert parse_levels(",".join(LEVELS)) == list(LEVELS)
+    with pytest.raises(Exception, match="unknown level"):
+        parse_levels("medium,expret")
+
+
+def test_bad_arguments_exit_with_code_2(tmp_path, capsys):
+    assert run_collect(tiny_args(tmp_path, env_id="Humanoid-v5")) == 2
+    assert "not supported" in capsys.readouterr().err
+    assert run_collect(tiny_args(tmp_path, levels="medium,expret")) == 2
+    assert run_collect(tiny_args(tmp_path, transitions=0)) == 2
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_regenerate_command_lists_the_non_default_flags():
+    args = CollectArgs(env_id="Hopper-v5", out="o", levels="medium", sac_steps=300_000, hdf5=True)
+    assert regenerate_command(args) == (
+        "dtql collect Hopper-v5 --out o --levels medium --sac-steps 300000 --hdf5"
+    )
+
+
+# --------------------------------------------------------------------------- shipped data
+
+
+def shipped_records() -> list[Path]:
+    assets = Path(str(resources.files("dtql"))) / "assets"
+    return sorted(assets.glob("**/collect_info.json"))
+
+
+@pytest.mark.parametrize("info_path", shipped_records() or [None])
+def test_shipped_dataset_loads_and_matches_its_recorded_counts(info_path):
+    if info_path is None:
+        pytest.skip("the package ships no dataset made by dtql collect")
+    info = json.loads(info_path.read_text())
+    t = load_dataset(info_path.parent)
+    assert t.num_transitions == info["transitions"]
+    assert t.num_episodes == info["episodes"]
+    assert minari_metadata(info_path.parent)["eval_env_id"] == info["env_id"]

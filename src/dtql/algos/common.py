@@ -111,8 +111,10 @@ def critic_optimizer(cfg: TrainConfig):
 
 
 def init_critics(
-    key: jax.Array, nets: Networks, obs: jax.Array, act: jax.Array, cfg: TrainConfig
+    key: jax.Array, nets: Networks, cfg: TrainConfig, obs_dim: int, act_dim: int
 ) -> Critics:
+    """Twin Q (target = a copy of the online parameters) and V, each with its Adam state."""
+    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     key_q, key_v = jax.random.split(key)
     q_params = nets.q.init(key_q, obs, act)
     v_params = nets.value.init(key_v, obs)
@@ -205,22 +207,29 @@ def update_denoiser(
 
 
 def pretrain_critics_and_diffusion(
-    critics: Critics,
-    diffusion: Trainable,
-    batch: Batch,
-    key: jax.Array,
-    nets: Networks,
-    cfg: TrainConfig,
-    max_action: float,
-) -> tuple[Critics, Trainable, Metrics]:
-    """The pretraining phase (Appendix E): critics and diffusion BC model, no one-step policy."""
+    state: Any, batch: Batch, key: jax.Array, cfg: TrainConfig
+) -> tuple[Any, Metrics]:
+    """The pretraining step of DTQL and KL (Appendix E): the critics and the diffusion BC model
+    learn, the one-step policy waits. ``state`` has ``critics``, ``diffusion``, ``act_dim`` and
+    ``max_action``."""
+    nets = build_networks(cfg.agent, state.act_dim)
     critics, critic_metrics = update_critics(
-        critics, batch, nets, cfg, update_target=cfg.agent.target_update_in_pretrain
+        state.critics, batch, nets, cfg, update_target=cfg.agent.target_update_in_pretrain
     )
     diffusion, diffusion_loss = update_denoiser(
-        diffusion, batch.actions, batch.observations, key, nets, cfg, max_action
+        state.diffusion, batch.actions, batch.observations, key, nets, cfg, state.max_action
     )
-    return critics, diffusion, {**critic_metrics, "diffusion/loss": diffusion_loss}
+    metrics = {**critic_metrics, "diffusion/loss": diffusion_loss}
+    return state.replace(critics=critics, diffusion=diffusion), metrics
+
+
+def init_diffusion(
+    key: jax.Array, nets: Networks, cfg: TrainConfig, obs_dim: int, act_dim: int
+) -> Trainable:
+    """The behaviour-cloning denoiser's parameters and Adam state."""
+    act = jnp.zeros((1, act_dim))
+    params = nets.diffusion.init(key, act, act[:, :1], jnp.zeros((1, obs_dim)))
+    return init_trainable(params, diffusion_optimizer(cfg))
 
 
 # --- acting helpers ---------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from dtql.algos.common import (
     apply_gradients,
     bind_denoiser,
     build_networks,
-    diffusion_optimizer,
     init_critics,
+    init_diffusion,
     init_trainable,
     make_optimizer,
     min_q,
@@ -50,28 +50,19 @@ def init_dtql(
     key: jax.Array, cfg: TrainConfig, obs_dim: int, act_dim: int, max_action: float
 ) -> DTQLState:
     nets = build_networks(cfg.agent, act_dim)
-    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     key_critic, key_diffusion, key_policy = jax.random.split(key, 3)
-    diffusion_params = nets.diffusion.init(key_diffusion, act, act[:, :1], obs)
-    policy_params = policies.init_policy_params(key_policy, nets, cfg.agent, obs, act)
+    policy_params = policies.init_policy_params(key_policy, nets, cfg.agent, obs_dim, act_dim)
     return DTQLState(
-        critics=init_critics(key_critic, nets, obs, act, cfg),
-        diffusion=init_trainable(diffusion_params, diffusion_optimizer(cfg)),
+        critics=init_critics(key_critic, nets, cfg, obs_dim, act_dim),
+        diffusion=init_diffusion(key_diffusion, nets, cfg, obs_dim, act_dim),
         policy=init_trainable(policy_params, policy_optimizer(cfg)),
         act_dim=act_dim,
         max_action=max_action,
     )
 
 
-def pretrain_step(
-    state: DTQLState, batch: Batch, key: jax.Array, cfg: TrainConfig
-) -> tuple[DTQLState, Metrics]:
-    """Critics and diffusion model only; the one-step policy waits (Appendix E)."""
-    nets = build_networks(cfg.agent, state.act_dim)
-    critics, diffusion, metrics = pretrain_critics_and_diffusion(
-        state.critics, state.diffusion, batch, key, nets, cfg, state.max_action
-    )
-    return state.replace(critics=critics, diffusion=diffusion), metrics
+# Pretraining (Appendix E): critics and diffusion model only; the one-step policy waits.
+pretrain_step = pretrain_critics_and_diffusion
 
 
 def train_step(

@@ -45,11 +45,11 @@ def init_iql(
     if cfg.agent.policy != "gaussian":
         raise ValueError("algo 'iql' extracts a Gaussian policy: set agent.policy=gaussian")
     nets = build_networks(cfg.agent, act_dim)
-    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     key_critic, key_policy = jax.random.split(key)
+    policy_params = nets.policy.init(key_policy, jnp.zeros((1, obs_dim)))
     return IQLState(
-        critics=init_critics(key_critic, nets, obs, act, cfg),
-        policy=init_trainable(nets.policy.init(key_policy, obs), policy_optimizer(cfg)),
+        critics=init_critics(key_critic, nets, cfg, obs_dim, act_dim),
+        policy=init_trainable(policy_params, policy_optimizer(cfg)),
         act_dim=act_dim,
         max_action=max_action,
     )

@@ -24,6 +24,7 @@ from dtql.algos.common import (
     build_networks,
     diffusion_optimizer,
     init_critics,
+    init_diffusion,
     init_trainable,
     min_q,
     pretrain_critics_and_diffusion,
@@ -52,28 +53,21 @@ def init_kl(
     if cfg.agent.policy != "implicit":
         raise ValueError("algo 'kl' needs the implicit one-step policy: set agent.policy=implicit")
     nets = build_networks(cfg.agent, act_dim)
-    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     key_critic, key_diffusion = jax.random.split(key)
-    diffusion_params = nets.diffusion.init(key_diffusion, act, act[:, :1], obs)
+    diffusion = init_diffusion(key_diffusion, nets, cfg, obs_dim, act_dim)
     return KLState(
-        critics=init_critics(key_critic, nets, obs, act, cfg),
-        diffusion=init_trainable(diffusion_params, diffusion_optimizer(cfg)),
+        critics=init_critics(key_critic, nets, cfg, obs_dim, act_dim),
+        diffusion=diffusion,
         # Placeholders with the right structure; start_main_phase copies the BC weights in.
-        policy=init_trainable(diffusion_params, policy_optimizer(cfg)),
-        fake=init_trainable(diffusion_params, diffusion_optimizer(cfg)),
+        policy=init_trainable(diffusion.params, policy_optimizer(cfg)),
+        fake=diffusion,
         act_dim=act_dim,
         max_action=max_action,
     )
 
 
-def pretrain_step(
-    state: KLState, batch: Batch, key: jax.Array, cfg: TrainConfig
-) -> tuple[KLState, Metrics]:
-    nets = build_networks(cfg.agent, state.act_dim)
-    critics, diffusion, metrics = pretrain_critics_and_diffusion(
-        state.critics, state.diffusion, batch, key, nets, cfg, state.max_action
-    )
-    return state.replace(critics=critics, diffusion=diffusion), metrics
+# Pretraining (Appendix E): critics and diffusion model only; the one-step policy waits.
+pretrain_step = pretrain_critics_and_diffusion
 
 
 def start_main_phase(state: KLState, cfg: TrainConfig) -> KLState:

@@ -22,8 +22,9 @@ from dtql.edm import denoise
 
 
 def init_policy_params(
-    key: jax.Array, nets: Networks, cfg: AgentConfig, obs: jax.Array, act: jax.Array
+    key: jax.Array, nets: Networks, cfg: AgentConfig, obs_dim: int, act_dim: int
 ) -> Any:
+    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     if cfg.policy == "gaussian":
         return nets.policy.init(key, obs)
     return nets.diffusion.init(key, act, act[:, :1], obs)

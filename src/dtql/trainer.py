@@ -10,6 +10,8 @@ would have, and on CPU logs the same numbers.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import json
 import os
 import time
@@ -199,16 +201,25 @@ def next_boundary(cfg: TrainConfig, step: int) -> int:
 # --- acting and evaluation --------------------------------------------------------------------
 
 
+@functools.cache
+def _jitted(fn):
+    """One jitted wrapper per acting function: the state is an argument, the config static."""
+    return jax.jit(fn, static_argnames="cfg")
+
+
 def make_act_fn(algo: Algorithm, state: Any, cfg: TrainConfig, key: jax.Array):
     """A numpy act_fn for ``evaluate``: the policy's mean action, or candidate selection."""
+    jit_cfg = update_config(cfg)
     if cfg.act_mode == "mean":
-        act = jax.jit(lambda obs: algo.act_mean(state, obs, cfg))
-        return lambda obs: np.asarray(act(jnp.asarray(obs)))
+        act_mean = _jitted(algo.act_mean)
+        return lambda obs: np.asarray(act_mean(state, jnp.asarray(obs), cfg=jit_cfg))
     if algo.act_candidates is None:
         raise RunError(f"act_mode=candidates needs a critic; algo {algo.name} has none")
-    act = jax.jit(lambda obs, k: algo.act_candidates(state, obs, k, cfg))
-    calls = iter(range(1 << 62))
-    return lambda obs: np.asarray(act(jnp.asarray(obs), jax.random.fold_in(key, next(calls))))
+    act_candidates = _jitted(algo.act_candidates)
+    calls = itertools.count()
+    return lambda obs: np.asarray(
+        act_candidates(state, jnp.asarray(obs), jax.random.fold_in(key, next(calls)), cfg=jit_cfg)
+    )
 
 
 def run_evaluation(

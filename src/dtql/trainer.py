@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from dtql.algos import Algorithm, get_algorithm
 from dtql.algos.common import Batch, run_steps_jit
+from dtql.assets import shipped_dataset, shipped_note
 from dtql.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from dtql.config import TrainConfig, from_dict, to_dict
 from dtql.data import (
@@ -83,8 +84,6 @@ def resolve_dataset(cfg: TrainConfig) -> str:
     """The dataset a run reads: the flag, else the task's own name (a D4RL or shipped dataset)."""
     if cfg.dataset is not None:
         return cfg.dataset
-    from dtql.assets import shipped_dataset  # the embedded default, when the task has one
-
     shipped = shipped_dataset(cfg.task)
     return str(shipped) if shipped is not None else cfg.task
 
@@ -302,6 +301,8 @@ def train(
         if (run_dir / CONFIG_NAME).exists():
             raise RunError(f"{run_dir}: already holds a run; use --resume {run_dir} or a new --out")
     check_config(cfg)
+    # Record which dataset a run reads, so that config.json alone reproduces it.
+    cfg = dataclasses.replace(cfg, dataset=resolve_dataset(cfg))
     task = get_task(cfg.task)
     spaces = task_spaces(task)
     algo = get_algorithm(cfg.algo)
@@ -319,7 +320,7 @@ def train(
     total = cfg.pretrain_steps + cfg.steps
     print(
         f"run {run_dir}: {cfg.algo} on {task.name} ({task.env_id}), dataset "
-        f"{resolve_dataset(cfg)} with {transitions.num_transitions} transitions; "
+        f"{cfg.dataset}{shipped_note(cfg.dataset)} with {transitions.num_transitions} transitions; "
         f"{total} steps from step {step}; device {jax.devices()[0].platform}, "
         f"{os.cpu_count()} CPU threads"
     )

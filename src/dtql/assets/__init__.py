@@ -16,3 +16,11 @@ def shipped_dataset(task: str) -> Path | None:
     if name is None or not (ASSETS / name).exists():
         return None
     return ASSETS / name
+
+
+def shipped_note(dataset: str) -> str:
+    """A reminder, for run headers, that a shipped dataset is not D4RL's."""
+    path = Path(dataset)
+    if not path.is_relative_to(ASSETS):
+        return ""
+    return " (shipped with dtql: made by `dtql collect` in Gymnasium v5, not D4RL's data)"

@@ -231,3 +231,15 @@ def test_shipped_dataset_loads_and_matches_its_recorded_counts(info_path):
     assert t.num_transitions == info["transitions"]
     assert t.num_episodes == info["episodes"]
     assert minari_metadata(info_path.parent)["eval_env_id"] == info["env_id"]
+
+
+def test_shipped_hdf5_datasets_load_and_match_their_records():
+    assets = Path(str(resources.files("dtql"))) / "assets"
+    records = sorted(assets.glob("datasets/*.json"))
+    assert records, "the package ships its default dataset"
+    for record in records:
+        info = json.loads(record.read_text())
+        t = load_dataset(record.with_suffix(".hdf5"))
+        assert (t.num_transitions, t.num_episodes) == (info["transitions"], info["episodes"])
+        assert int(t.terminals.sum()) == info["terminals"]
+        assert int(t.timeouts.sum()) == info["timeouts"]

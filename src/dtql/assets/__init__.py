@@ -7,11 +7,11 @@ from pathlib import Path
 ASSETS = Path(__file__).parent
 
 # Task preset -> the shipped dataset used when `dtql train` gets no --dataset.
-SHIPPED_DATASETS: dict[str, str] = {}
+SHIPPED_DATASETS: dict[str, str] = {"hopper-random-v2": "datasets/hopper-random-v0.hdf5"}
 
 
 def shipped_dataset(task: str) -> Path | None:
-    """The shipped dataset folder of a task, or None when the package ships none for it."""
+    """The shipped dataset of a task, or None when the package ships none for it."""
     name = SHIPPED_DATASETS.get(task)
     if name is None or not (ASSETS / name).exists():
         return None

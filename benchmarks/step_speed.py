@@ -43,7 +43,8 @@ def main() -> None:
     data = synthetic_data(100_000, 11, 3)
     device = jax.devices()[0]
     print(
-        f"device {device.platform} ({device.device_kind}), {os.cpu_count()} CPU threads visible, "
+        f"device {device.platform} ({device.device_kind}), "
+        f"{len(os.sched_getaffinity(0))} CPU threads usable, "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; {args.steps} steps per call, "
         f"median of {args.repeats} calls after a compiling warm-up"
     )

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The accelerator check, run on a lent GPU machine from the repository root:
+#   bash benchmarks/device_check.sh OUT_DIR
+# 1. the `gpu` tests (GPU numbers = CPU numbers, repeatable, a short run with evaluation);
+# 2. steps/s of every algorithm on the GPU, and DTQL on 2 CPU cores of the same machine;
+# 3. the README's main command, timed, on the GPU.
+# Python packages the machine lacks are expected as wheels in .whl/ (see the device notes).
+set -o pipefail
+OUT_DIR=${1:?usage: device_check.sh OUT_DIR}
+REPO=$PWD
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$REPO/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+python3 -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
+timeout 240 python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_accelerator.py 2>&1 | tee "$OUT_DIR/gpu_tests.log"
+timeout 200 python3 benchmarks/step_speed.py --steps 2000 --repeats 3 2>&1 | tee "$OUT_DIR/step_speed_gpu.log"
+JAX_PLATFORMS=cpu timeout 120 taskset -c 0,1 python3 benchmarks/step_speed.py --algos dtql,bc --steps 300 --repeats 3 2>&1 | tee "$OUT_DIR/step_speed_cpu2.log"
+mkdir -p /tmp/run && cd /tmp/run || exit 1
+started=$(date +%s)
+timeout 200 python3 -m dtql.cli train --task hopper-random-v2 \
+    --pretrain-steps 1000 --steps 9000 --eval-every 5000 --out /tmp/run/main 2>&1 \
+    | tr '\r' '\n' | grep -v "it/s\]$" | tail -30 | tee "$OUT_DIR/main_command_gpu.log"
+echo "main command wall time: $(( $(date +%s) - started )) s" | tee -a "$OUT_DIR/main_command_gpu.log"

@@ -110,7 +110,7 @@ def test_metrics_of_samples_split_over_corners_and_off_the_data():
     samples = np.concatenate([np.repeat(corners, 200, axis=0), np.full((200, 2), 2.5)])
     m = toy.toy_metrics(samples, p)
     assert m["top_mode_share"] == pytest.approx(0.8)
-    assert m["modes_covered"] == 4
+    assert m["modes_covered"] == 4 and m["modes_reached"] == 4
     assert m["off_manifold_share"] == pytest.approx(0.2)  # (2.5, 2.5) is 3.5 from every mode
 
 
@@ -118,6 +118,8 @@ def test_modes_covered_counts_modes_with_at_least_five_percent():
     means = gaussian_means()
     assert toy.modes_covered(np.repeat(means[:20], 5, axis=0), means) == 20  # 5 of 100 each
     assert toy.modes_covered(np.repeat(means, 4, axis=0), means) == 0  # 4 of 100 each
+    # an even spread over all 25 modes is "reached" (>= 1% each), not "covered" (>= 5%)
+    assert toy.modes_covered(np.repeat(means, 4, axis=0), means, min_share=0.01) == 25
     # the radius is 3 std = 0.9: just inside counts, just outside does not
     shares = toy.mode_shares(np.array([[0.0, 0.89], [0.0, 0.91]]), means)
     assert shares[_index((0, 0))] == 0.5 and shares.sum() == 0.5
@@ -127,6 +129,7 @@ def test_swiss_roll_has_no_modes():
     p = _problem("swiss-near")
     m = toy.toy_metrics(p.actions[:1000].astype(np.float64), p)
     assert m["top_mode_share"] is None and m["modes_covered"] is None
+    assert m["modes_reached"] is None
     assert m["off_manifold_share"] == 0.0
 
 
@@ -139,9 +142,9 @@ def test_nearest_distance():
 def test_table_lists_every_metric_and_dashes_for_none():
     record = {"scenario": "swiss-far", "variant": "tr-gaussian", "seconds": 1.0}
     record |= {"mean_reward_ratio": 0.5, "top_mode_share": None}
-    record |= {"off_manifold_share": 0.25, "modes_covered": None}
+    record |= {"off_manifold_share": 0.25, "modes_covered": None, "modes_reached": None}
     table = toy.format_table([record])
-    assert "| swiss-far | tr-gaussian | 0.500 | - | 0.250 | - | 1.0 |" in table
+    assert "| swiss-far | tr-gaussian | 0.500 | - | 0.250 | - | - | 1.0 |" in table
     assert all(key in table.splitlines()[0] for key in toy.METRIC_KEYS)
 
 

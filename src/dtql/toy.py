@@ -27,7 +27,8 @@ minutes on 2 CPU cores) and stability, all flags of ``ToyArgs``: minibatches of 
 drawn with replacement instead of the full 10,000 actions per step; 1500 steps for the
 implicit trust-region policy (``tr_implicit_steps``; the Gaussian gets the paper's 3500) and
 4000 + 1000 + 1000 for KL (``kl_bc_steps`` + ``kl_pretrain_steps`` + ``kl_steps``); the KL
-generator and fake model at ``kl_lr`` = 3e-4 (at 3e-3 the generator collapsed to one point within 50 steps in our runs).
+generator and fake model at ``kl_lr`` = 3e-4 (at 3e-3 the generator collapsed to one point
+within 50 steps in our runs).
 ``MAX_ACTION`` = 15 bounds the Gaussian policy, a = tanh(.) * 15: both datasets lie within it.
 
 Outputs of the suite (``run_toy`` without ``scenario``), in ``out``:

@@ -659,6 +659,8 @@ def run_variant(
         "seconds": round(seconds, 2),
     }
     steps = f"{cfg.pretrain_steps} + {cfg.steps} steps of batch {cfg.batch_size}"
+    if variant.reg == "kl":
+        steps = f"{args.kl_bc_steps} BC-only (once per dataset) + {steps}"
     _log(f"{problem.scenario.name} {variant.name}: {steps} in {seconds:.1f} s")
     return samples, record, state
 

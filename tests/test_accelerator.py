@@ -10,6 +10,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from test_trainer import small_config
 
 from dtql.algos import get_algorithm
 from dtql.algos.common import Batch, run_steps_jit
@@ -86,19 +87,8 @@ def test_accelerator_steps_repeat_exactly():
 
 
 def test_training_run_on_the_accelerator(hopper_hdf5, tmp_path):
-    cfg = replace(
-        preset("hopper-medium-v2"),
-        dataset=str(hopper_hdf5),
-        out=str(tmp_path / "run"),
-        pretrain_steps=100,
-        steps=200,
-        batch_size=64,
-        log_every=100,
-        eval_every=100,
-        checkpoint_every=100,
-        eval_episodes=2,
-        num_eval_envs=2,
-    )
+    # test_trainer's small run, at the preset's full network size.
+    cfg = replace(small_config(hopper_hdf5, tmp_path / "run"), **{"agent.hidden_dim": 256})
     result = train(cfg, progress=False)
     assert np.isfinite(result["normalized_score_mean"])
     assert json.loads((tmp_path / "run" / "result.json").read_text()) == result

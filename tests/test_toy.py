@@ -235,3 +235,17 @@ def test_without_q_term_the_critics_stay_exactly_zero():
     assert metrics["policy/q_term"] == 0.0
     moved = jax.tree.map(lambda a, b: jnp.any(a != b), start.policy.params, state.policy.params)
     assert any(jax.tree.leaves(moved))
+
+
+@pytest.mark.slow
+def test_kl_bc_fit_trains_the_bc_model_alone():
+    """Algorithm 2's first loop: the BC model moves, the critics keep their initial values."""
+    p = _problem("25g-far")
+    args = toy.ToyArgs(batch_size=16)
+    cfg = toy.toy_config(toy.KL_IMPLICIT, args, "pretrain")
+    fresh = toy.fit_bc(p, cfg, 0, jax.random.key(0))
+    fitted = toy.fit_bc(p, cfg, 5, jax.random.key(0))
+    same = jax.tree.map(lambda a, b: bool(jnp.all(a == b)), fresh.critics, fitted.critics)
+    assert all(jax.tree.leaves(same))
+    moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), fresh.diffusion, fitted.diffusion)
+    assert any(jax.tree.leaves(moved))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -168,6 +169,18 @@ def test_rerun_needs_resume_and_resume_keeps_finished_datasets(run, capsys):
     assert run_collect(tiny_args(run["out"], resume=True, levels="random,medium")) == 0
     summary = json.loads((run["out"] / "summary.json").read_text())
     assert {s["status"] for s in summary["levels"].values()} == {"kept"}
+
+
+@pytest.mark.slow
+def test_resume_with_a_larger_budget_trains_on_in_a_grown_buffer(run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(run["out"] / "sac", out / "sac")
+    args = tiny_args(out, resume=True, levels="medium-replay,expert", sac_steps=2500)
+    assert run_collect(args) == 0
+    state = json.loads((out / "sac" / "state.json").read_text())
+    assert state["num_timesteps"] == 2500 and state["buffer_size"] == 2500
+    info = json.loads((minari_folder(out, "medium-replay") / "collect_info.json").read_text())
+    assert info["transitions"] == MEDIUM_STEP  # the buffer up to the medium snapshot
 
 
 # --------------------------------------------------------------------------- no SAC needed

@@ -58,7 +58,8 @@ SAC is checkpointed every ``checkpoint_every`` steps and at its end (SB3 zip + p
 buffer; these are local files this command wrote, loaded only with --resume). ``--resume``
 continues from the last checkpoint: the episode in progress at the checkpoint is cut there (its
 last buffered step becomes a timeout) and the env is reset, so a resumed run is not bit-identical
-to an uninterrupted one. Datasets already written by an earlier run are kept.
+to an uninterrupted one. Datasets already written by an earlier run are kept. A larger
+``--sac-steps`` on resume trains on, with the replay buffer grown to the new budget.
 
 Seeds: SAC and its env use ``seed``; evaluation envs ``seed + 10_000 (+ i for env i)``;
 collection of random / medium / expert uses ``seed + 20_000 / 30_000 / 40_000`` for the envs
@@ -421,11 +422,10 @@ class SacRun:
         if mismatched:
             detail = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in mismatched.items())
             raise CollectError(f"cannot resume {self.dir}: {detail}")
-        if not state["num_timesteps"] <= self.args.sac_steps <= state["buffer_size"]:
+        if self.args.sac_steps < state["num_timesteps"]:
             raise CollectError(
-                f"cannot resume {self.dir} with --sac-steps {self.args.sac_steps}: "
-                f"its replay buffer holds {state['buffer_size']} steps, expected "
-                f"{state['num_timesteps']} <= --sac-steps <= {state['buffer_size']}"
+                f"cannot resume {self.dir} with --sac-steps {self.args.sac_steps}: it has "
+                f"trained {state['num_timesteps']} steps, expected --sac-steps >= that"
             )
         env = make_single_env(self.task)  # the evaluation env
         model = self.sac_cls.load(self.dir / "checkpoint.zip", env=env, device="cpu")
@@ -438,6 +438,11 @@ class SacRun:
                 f"buffer at {buffer_rows(buffer)}, state.json at {steps}, expected the same step "
                 "(a checkpoint write was interrupted?)"
             )
+        if self.args.sac_steps > buffer.buffer_size:
+            # A larger budget: the buffer grows so that it still never wraps (medium-replay
+            # reads it from its first row).
+            buffer = model.replay_buffer = grown_buffer(buffer, self.args.sac_steps)
+            model.buffer_size = state["buffer_size"] = self.args.sac_steps
         # The episode in progress at the checkpoint ends here: a timeout, then a fresh reset.
         if steps > 0 and not buffer.dones[steps - 1, 0]:
             buffer.dones[steps - 1, 0] = 1.0
@@ -586,10 +591,28 @@ class SacRun:
         )
 
 
+def grown_buffer(buffer, size: int):
+    """A copy of an SB3 replay buffer with room for `size` rows, holding the same rows."""
+    grown = type(buffer)(
+        size,
+        buffer.observation_space,
+        buffer.action_space,
+        device=buffer.device,
+        n_envs=buffer.n_envs,
+        optimize_memory_usage=buffer.optimize_memory_usage,
+        handle_timeout_termination=buffer.handle_timeout_termination,
+    )
+    rows = buffer_rows(buffer)
+    for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+        getattr(grown, name)[:rows] = getattr(buffer, name)[:rows]
+    grown.pos = rows
+    return grown
+
+
 def buffer_rows(buffer) -> int:
     """Rows an SB3 replay buffer holds from its start; -1 once it has wrapped (rows overwritten).
 
-    The buffer is sized sac_steps, so it fills exactly (full, pos back at 0) and never wraps.
+    The buffer is sized sac_steps (grown on a resume with more), so it never wraps.
     """
     if not buffer.full:
         return int(buffer.pos)

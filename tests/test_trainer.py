@@ -8,13 +8,21 @@ import h5py
 import numpy as np
 import pytest
 
+from dtql.assets import shipped_dataset
 from dtql.checkpoint import latest_checkpoint
 from dtql.cli import main
-from dtql.config import replace
+from dtql.config import TrainConfig, replace
 from dtql.logger import read_metrics_csv
 from dtql.presets import preset
 from dtql.tasks import get_task, make_single_env
-from dtql.trainer import RunError, next_boundary, train
+from dtql.trainer import (
+    RunError,
+    load_training_data,
+    next_boundary,
+    resolve_dataset,
+    task_spaces,
+    train,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -199,3 +207,13 @@ def test_short_run_on_a_robotics_task(task_name, tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     expected_transform = "minus_one" if task_name.startswith("antmaze") else "none"
     assert config["reward_transform"] == expected_transform
+
+
+def test_train_without_a_dataset_uses_the_shipped_default():
+    cfg = TrainConfig()  # task hopper-medium-v2, no --dataset
+    path = Path(resolve_dataset(cfg))
+    assert path == shipped_dataset(cfg.task) and (path / "collect_info.json").is_file()
+    task = get_task(cfg.task)
+    transitions = load_training_data(cfg, task, task_spaces(task))
+    info = json.loads((path / "collect_info.json").read_text())
+    assert transitions.num_transitions == info["transitions"] and info["env_id"] == "Hopper-v5"

@@ -7,7 +7,10 @@ from pathlib import Path
 ASSETS = Path(__file__).parent
 
 # Task preset -> the shipped dataset used when `dtql train` gets no --dataset.
-SHIPPED_DATASETS: dict[str, str] = {"hopper-random-v2": "datasets/hopper-random-v0.hdf5"}
+SHIPPED_DATASETS: dict[str, str] = {
+    "hopper-medium-v2": "datasets/hopper-medium-v0",  # a Minari dataset folder
+    "hopper-random-v2": "datasets/hopper-random-v0.hdf5",
+}
 
 
 def shipped_dataset(task: str) -> Path | None:

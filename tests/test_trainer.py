@@ -4,9 +4,9 @@ simulator; resuming a stopped run reproduces the uninterrupted run's logs exactl
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from conftest import write_env_d4rl
 
 from dtql.assets import shipped_dataset
 from dtql.checkpoint import latest_checkpoint
@@ -160,42 +160,13 @@ def test_resume_needs_a_run_folder(tmp_path):
         train(preset("hopper-medium-v2"), resume_dir=str(tmp_path))
 
 
-def write_env_d4rl(path: Path, task_name: str, transitions: int, seed: int = 0) -> Path:
-    """A D4RL-layout hdf5 of random actions in a task's evaluation env (observations already in
-    the D4RL layout through the task's adapter); episodes cut at 100 steps as timeouts."""
-    task = get_task(task_name)
-    env = make_single_env(task)
-    env.action_space.seed(seed)
-    rows: dict[str, list] = {k: [] for k in ("observations", "actions", "rewards", "terminals")}
-    rows["timeouts"] = []
-    obs, _ = env.reset(seed=seed)
-    t = 0
-    while len(rows["rewards"]) < transitions:
-        action = env.action_space.sample()
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        t += 1
-        timeout = not terminated and (truncated or t >= 100)
-        for key, value in zip(
-            rows, (np.array(obs), action, reward, terminated, timeout), strict=True
-        ):
-            rows[key].append(value)
-        obs = next_obs
-        if terminated or timeout:
-            obs, _ = env.reset()
-            t = 0
-    env.close()
-    with h5py.File(path, "w") as f:
-        for key, values in rows.items():
-            dtype = bool if key in ("terminals", "timeouts") else np.float32
-            f.create_dataset(key, data=np.asarray(values, dtype=dtype))
-    return path
-
-
 @pytest.mark.parametrize("task_name", ["antmaze-umaze-v2", "pen-human-v1", "kitchen-complete-v0"])
 def test_short_run_on_a_robotics_task(task_name, tmp_path, capsys):
     """Train on data from the task's own env (its D4RL observation layout) and evaluate one
     episode there: AntMaze (dict observations, reward r - 1), Adroit pen, FrankaKitchen."""
-    data = write_env_d4rl(tmp_path / f"{task_name}.hdf5", task_name, 300)
+    env = make_single_env(get_task(task_name))  # observations in the task's D4RL layout
+    env.action_space.seed(0)
+    data = write_env_d4rl(tmp_path / f"{task_name}.hdf5", env, 300, env.action_space.sample, 0, 100)
     flags = ["--pretrain-steps", "20", "--steps", "20", "--eval-every", "40", "--log-every", "20"]
     flags += ["--eval-episodes", "1", "--num-eval-envs", "1", "--batch-size", "32"]
     flags += ["--agent.hidden-dim", "32", "--agent.num-candidates", "8"]

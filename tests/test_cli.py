@@ -1,6 +1,7 @@
 """The `dtql` command: presets, data info, and one-line errors with a non-zero exit."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -19,6 +20,22 @@ def test_presets_prints_one_preset_a_line_name_first(capsys):
     assert any(
         line.startswith("antmaze-umaze-v0 alpha=1 expectile=0.9 entropy_coef=1") for line in lines
     )
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `dtql presets | head -1` once head has exited
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dtql.cli", "presets"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1
+    assert proc.stderr == ""  # no traceback, no "Exception ignored"
 
 
 def test_data_info_json_has_the_documented_keys(hopper_hdf5, capsys):

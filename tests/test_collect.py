@@ -167,8 +167,11 @@ def test_rerun_needs_resume_and_resume_keeps_finished_datasets(run, capsys):
     assert run_collect(tiny_args(run["out"])) == 2
     assert "--resume" in capsys.readouterr().err
     assert run_collect(tiny_args(run["out"], resume=True, levels="random,medium")) == 0
-    summary = json.loads((run["out"] / "summary.json").read_text())
-    assert {s["status"] for s in summary["levels"].values()} == {"kept"}
+    levels = json.loads((run["out"] / "summary.json").read_text())["levels"]
+    assert {levels[level]["status"] for level in ("random", "medium")} == {"kept"}
+    # Levels this resume did not ask for keep the earlier run's record.
+    assert set(levels) == {"random", "medium", "medium-replay", "expert", "medium-expert"}
+    assert levels["medium-replay"]["status"] == "written"
 
 
 @pytest.mark.slow

@@ -117,6 +117,21 @@ def test_quotas_and_action_clipping():
     assert np.all((result.lengths >= 1) & (result.lengths <= 4))
 
 
+def test_discounted_return_restarts_at_each_episode():
+    # Reward 1 every step: an episode of length L is worth (1 - g^L) / (1 - g) from its start.
+    result = evaluate(
+        COUNTDOWN,
+        lambda obs: np.ones((obs.shape[0], 1)),
+        episodes=6,
+        seed=1,
+        num_envs=2,
+        discount=0.5,
+    )
+    expected = (1.0 - 0.5**result.lengths) / (1.0 - 0.5)
+    np.testing.assert_allclose(result.discounted_returns, expected)
+    assert result.to_dict()["discounted_return_mean"] == pytest.approx(expected.mean())
+
+
 def test_time_limit_ends_an_episode():
     capped = TaskSpec("countdown", "DtqlCountdown-v0", (), 0.0, 1.0, 2, 1, 2)
     result = evaluate(capped, lambda obs: np.ones((obs.shape[0], 1)), episodes=6, seed=1)

@@ -7,6 +7,7 @@ the command-line flags. This is the only module that reads argv; nothing imports
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -210,7 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        return command(argv[1:])
+        code = command(argv[1:])
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`dtql presets | head`): stop quietly, as the Python docs advise,
+        # with stdout pointed at devnull so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (
         CommandError,
         DatasetError,

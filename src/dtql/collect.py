@@ -34,7 +34,8 @@ A dataset is named ``dtql/<env>-<level>-v0``, e.g. ``dtql/hopper-medium-v0``: D4
 come from Gymnasium v5 envs and are not D4RL's v2 datasets. ``<env>`` is hopper, halfcheetah,
 walker2d or ant.
 
-    out/summary.json                  what became of each level (written / kept / skipped)
+    out/summary.json                  what became of each level (written / kept / skipped);
+                                      a resume keeps the records of levels it was not asked for
     out/sac/                          the SAC run: checkpoint.zip, replay_buffer.pkl, state.json
                                       (evaluations, snapshots), policy_{random,medium,final}.zip
     out/minari/dtql/<env>-<level>-v0/
@@ -221,7 +222,7 @@ def run_collect(args: CollectArgs) -> int:
 
     summary = {
         "env_id": task.env_id,
-        "levels": {level: status[level] for level in levels},
+        "levels": {**_earlier_levels(out, args), **{level: status[level] for level in levels}},
         "sac_steps_trained": trainer.state.get("num_timesteps"),
         "medium_snapshot_step": (trainer.state.get("medium") or {}).get("step"),
         "wall_time_s": round(time.monotonic() - started, 1),
@@ -1091,6 +1092,18 @@ def _dataset_complete(out: Path, env_name: str, level: str, hdf5: bool) -> bool:
 def _bar_interval() -> float:
     """Seconds between progress-bar redraws: live on a terminal, sparse in a log file."""
     return 0.1 if sys.stderr.isatty() else 30.0
+
+
+def _earlier_levels(out: Path, args: CollectArgs) -> dict[str, Any]:
+    """On --resume, the earlier summary's record of levels (they stay listed when this run does
+    not ask for them again); {} otherwise."""
+    path = out / "summary.json"
+    if not args.resume or not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text())["levels"])
+    except (ValueError, KeyError, TypeError):
+        return {}  # unreadable: this run's summary replaces it
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

@@ -33,6 +33,9 @@ class EvalResult:
     """[E] D4RL normalized scores of the returns."""
     act_mode: str
     """How actions were chosen ('mean' or 'candidates'); a label only."""
+    discounted_returns: np.ndarray | None = None
+    """[E] sum_t discount^t r_t from each episode's first state: what the critics estimate, so
+    it shows when the discounted objective and the undiscounted score disagree."""
 
     @property
     def episodes(self) -> int:
@@ -74,6 +77,11 @@ class EvalResult:
             "normalized_std": self.normalized_std,
             "normalized_stderr": self.normalized_stderr,
             "length_mean": float(np.mean(self.lengths)),
+            **(
+                {"discounted_return_mean": float(np.mean(self.discounted_returns))}
+                if self.discounted_returns is not None
+                else {}
+            ),
         }
 
 
@@ -92,11 +100,13 @@ def evaluate(
     seed: int,
     num_envs: int = 10,
     act_mode: str = "mean",
+    discount: float = 0.99,
 ) -> EvalResult:
     """Run ``episodes`` complete episodes of ``act_fn`` in the task's env and return their scores.
 
     Actions are clipped to the action space before stepping. An episode ends when the env
-    terminates or hits the task's time limit.
+    terminates or hits the task's time limit. Besides the returns, the ``discount``-ed return of
+    each episode is recorded.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -110,8 +120,9 @@ def evaluate(
         space = envs.single_action_space
         obs, _ = envs.reset(seed=seed)
         running_return = np.zeros(n)
+        running_discounted = np.zeros(n)
         running_length = np.zeros(n, dtype=np.int64)
-        finished: list[list[tuple[float, int]]] = [[] for _ in range(n)]
+        finished: list[list[tuple[float, int, float]]] = [[] for _ in range(n)]
 
         while any(len(done) < quota for done, quota in zip(finished, quotas, strict=True)):
             actions = np.asarray(act_fn(obs.astype(np.float32)))
@@ -123,22 +134,31 @@ def evaluate(
             obs, rewards, terminated, truncated, _ = envs.step(actions)
 
             running_return += rewards
+            running_discounted += discount**running_length * rewards
             running_length += 1
             ended = np.logical_or(terminated, truncated)
             for i in np.flatnonzero(ended):
                 if len(finished[i]) < quotas[i]:
-                    finished[i].append((float(running_return[i]), int(running_length[i])))
+                    finished[i].append(
+                        (
+                            float(running_return[i]),
+                            int(running_length[i]),
+                            float(running_discounted[i]),
+                        )
+                    )
             running_return[ended] = 0.0
+            running_discounted[ended] = 0.0
             running_length[ended] = 0
     finally:
         envs.close()
 
     episodes_flat = [episode for per_env in finished for episode in per_env]
-    returns = np.array([r for r, _ in episodes_flat], dtype=np.float64)
-    lengths = np.array([length for _, length in episodes_flat], dtype=np.int64)
+    returns = np.array([r for r, _, _ in episodes_flat], dtype=np.float64)
+    lengths = np.array([length for _, length, _ in episodes_flat], dtype=np.int64)
     return EvalResult(
         returns=returns,
         lengths=lengths,
         normalized_scores=np.asarray(normalized_score(task, returns)),
         act_mode=act_mode,
+        discounted_returns=np.array([d for _, _, d in episodes_flat], dtype=np.float64),
     )

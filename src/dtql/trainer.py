@@ -233,6 +233,7 @@ def run_evaluation(
         seed=cfg.seed + 10_000,
         num_envs=cfg.num_eval_envs,
         act_mode=cfg.act_mode,
+        discount=cfg.agent.discount,
     )
 
 
@@ -244,6 +245,11 @@ def eval_metrics(result: EvalResult) -> dict[str, float]:
         "eval/normalized_score_stderr": result.normalized_stderr,
         "eval/episode_length_mean": float(np.mean(result.lengths)),
         "eval/episodes": float(result.episodes),
+        **(
+            {"eval/discounted_return_mean": float(np.mean(result.discounted_returns))}
+            if result.discounted_returns is not None
+            else {}
+        ),
     }
 
 

@@ -111,6 +111,8 @@ def test_train_writes_a_complete_run_folder(finished_run):
     result = json.loads((finished_run / "result.json").read_text())
     assert result["act_mode"] == "mean" and result["episodes"] == 2
     assert result["normalized_score_mean"] == evals[-1]["eval/normalized_score_mean"]
+    assert result["discounted_return_mean"] == evals[-1]["eval/discounted_return_mean"]
+    assert result["device"] == "cpu" and result["cpu_threads_usable"] >= 1
 
 
 def test_resumed_run_logs_the_same_numbers_as_an_uninterrupted_one(

@@ -328,7 +328,7 @@ def train(
         f"run {run_dir}: {cfg.algo} on {task.name} ({task.env_id}), dataset "
         f"{cfg.dataset}{shipped_note(cfg.dataset)} with {transitions.num_transitions} transitions; "
         f"{total} steps from step {step}; device {jax.devices()[0].platform}, "
-        f"{os.cpu_count()} CPU threads"
+        f"{len(os.sched_getaffinity(0))} CPU threads usable"  # taskset limits count
     )
 
     last_eval: dict[str, float] = {}
@@ -374,6 +374,8 @@ def train(
         **{k.removeprefix("eval/"): v for k, v in last_eval.items()},
         "behaviour_return_mean": behaviour["return_mean"],
         "behaviour_normalized_score": float(normalized_score(task, behaviour["return_mean"])),
+        "device": jax.devices()[0].platform,  # where the steps ran, for any speed quoted
+        "cpu_threads_usable": len(os.sched_getaffinity(0)),
     }
     write_json_atomic(run_dir / RESULT_NAME, result)
     return result

@@ -74,10 +74,12 @@ def test_summary_statistics():
         returns=np.array([1.0, 3.0]),
         lengths=np.array([10, 20]),
         normalized_scores=np.array([10.0, 30.0]),
+        discounted_returns=np.array([0.5, 1.5]),
         act_mode="candidates",
     )
     summary = result.to_dict()
     assert summary["return_mean"] == 2.0 and summary["normalized_mean"] == 20.0
+    assert summary["discounted_return_mean"] == 1.0
     assert summary["normalized_std"] == 10.0
     assert summary["normalized_stderr"] == pytest.approx(np.std([10.0, 30.0], ddof=1) / np.sqrt(2))
     assert summary["act_mode"] == "candidates" and summary["episodes"] == 2

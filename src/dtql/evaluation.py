@@ -31,11 +31,11 @@ class EvalResult:
     """[E] episode lengths in steps."""
     normalized_scores: np.ndarray
     """[E] D4RL normalized scores of the returns."""
-    act_mode: str
-    """How actions were chosen ('mean' or 'candidates'); a label only."""
-    discounted_returns: np.ndarray | None = None
+    discounted_returns: np.ndarray
     """[E] sum_t discount^t r_t from each episode's first state: what the critics estimate, so
     it shows when the discounted objective and the undiscounted score disagree."""
+    act_mode: str
+    """How actions were chosen ('mean' or 'candidates'); a label only."""
 
     @property
     def episodes(self) -> int:
@@ -44,6 +44,10 @@ class EvalResult:
     @property
     def return_mean(self) -> float:
         return float(np.mean(self.returns))
+
+    @property
+    def discounted_return_mean(self) -> float:
+        return float(np.mean(self.discounted_returns))
 
     @property
     def return_std(self) -> float:
@@ -77,11 +81,7 @@ class EvalResult:
             "normalized_std": self.normalized_std,
             "normalized_stderr": self.normalized_stderr,
             "length_mean": float(np.mean(self.lengths)),
-            **(
-                {"discounted_return_mean": float(np.mean(self.discounted_returns))}
-                if self.discounted_returns is not None
-                else {}
-            ),
+            "discounted_return_mean": self.discounted_return_mean,
         }
 
 
@@ -140,11 +140,7 @@ def evaluate(
             for i in np.flatnonzero(ended):
                 if len(finished[i]) < quotas[i]:
                     finished[i].append(
-                        (
-                            float(running_return[i]),
-                            int(running_length[i]),
-                            float(running_discounted[i]),
-                        )
+                        (running_return[i], running_length[i], running_discounted[i])
                     )
             running_return[ended] = 0.0
             running_discounted[ended] = 0.0
@@ -153,12 +149,11 @@ def evaluate(
         envs.close()
 
     episodes_flat = [episode for per_env in finished for episode in per_env]
-    returns = np.array([r for r, _, _ in episodes_flat], dtype=np.float64)
-    lengths = np.array([length for _, length, _ in episodes_flat], dtype=np.int64)
+    returns, lengths, discounted = (np.array(column) for column in zip(*episodes_flat, strict=True))
     return EvalResult(
         returns=returns,
         lengths=lengths,
         normalized_scores=np.asarray(normalized_score(task, returns)),
+        discounted_returns=discounted,
         act_mode=act_mode,
-        discounted_returns=np.array([d for _, _, d in episodes_flat], dtype=np.float64),
     )

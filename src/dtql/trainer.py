@@ -245,11 +245,7 @@ def eval_metrics(result: EvalResult) -> dict[str, float]:
         "eval/normalized_score_stderr": result.normalized_stderr,
         "eval/episode_length_mean": float(np.mean(result.lengths)),
         "eval/episodes": float(result.episodes),
-        **(
-            {"eval/discounted_return_mean": float(np.mean(result.discounted_returns))}
-            if result.discounted_returns is not None
-            else {}
-        ),
+        "eval/discounted_return_mean": result.discounted_return_mean,
     }
 
 
@@ -324,11 +320,12 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / CONFIG_NAME, to_dict(cfg))
     total = cfg.pretrain_steps + cfg.steps
+    threads = len(os.sched_getaffinity(0))  # what taskset allows, not the machine's count
     print(
         f"run {run_dir}: {cfg.algo} on {task.name} ({task.env_id}), dataset "
         f"{cfg.dataset}{shipped_note(cfg.dataset)} with {transitions.num_transitions} transitions; "
         f"{total} steps from step {step}; device {jax.devices()[0].platform}, "
-        f"{len(os.sched_getaffinity(0))} CPU threads usable"  # taskset limits count
+        f"{threads} CPU threads usable"
     )
 
     last_eval: dict[str, float] = {}
@@ -375,7 +372,7 @@ def train(
         "behaviour_return_mean": behaviour["return_mean"],
         "behaviour_normalized_score": float(normalized_score(task, behaviour["return_mean"])),
         "device": jax.devices()[0].platform,  # where the steps ran, for any speed quoted
-        "cpu_threads_usable": len(os.sched_getaffinity(0)),
+        "cpu_threads_usable": threads,
     }
     write_json_atomic(run_dir / RESULT_NAME, result)
     return result

@@ -12,7 +12,6 @@ time and the device and thread count it reported, and written to DIR/curves.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -20,6 +19,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from dtql.logger import read_metrics_csv
 
 
 def run_one(name: str, flags: str, common: str, out: Path) -> tuple[str, float, int]:
@@ -33,12 +34,10 @@ def run_one(name: str, flags: str, common: str, out: Path) -> tuple[str, float, 
 
 
 def evaluations(run_dir: Path) -> dict[int, float]:
-    scores = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if "eval/normalized_score_mean" in row:
-            scores[int(row["step"])] = float(row["eval/normalized_score_mean"])
-    return scores
+    """Normalized score by step, from the run's metrics.csv."""
+    rows = read_metrics_csv(run_dir / "metrics.csv")
+    key = "eval/normalized_score_mean"
+    return {row["step"]: row[key] for row in rows if row.get(key) is not None}
 
 
 def header_line(log: Path) -> str:

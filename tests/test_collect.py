@@ -25,7 +25,7 @@ from dtql.collect import (
     run_collect,
 )
 from dtql.data import load_dataset, minari_metadata
-from dtql.tasks import get_task
+from dtql.envs.registry import get_task
 
 HOPPER = get_task("hopper")
 TRANSITIONS = 500

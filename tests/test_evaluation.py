@@ -6,8 +6,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from dtql.evaluation import EvalResult, evaluate
-from dtql.tasks import TaskSpec, get_task, make_single_env
+from dtql.envs.make import make_single_env
+from dtql.envs.registry import TaskSpec, get_task
+from dtql.evaluation import SUMMARY_KEYS, EvalResult, eval_metrics, evaluate
 
 HOPPER = get_task("hopper-medium-v2")
 
@@ -77,11 +78,15 @@ def test_summary_statistics():
         discounted_returns=np.array([0.5, 1.5]),
         act_mode="candidates",
     )
-    summary = result.to_dict()
-    assert summary["return_mean"] == 2.0 and summary["normalized_mean"] == 20.0
+    summary = result.summary()
+    assert tuple(summary) == SUMMARY_KEYS
+    assert summary["return_mean"] == 2.0 and summary["normalized_score_mean"] == 20.0
     assert summary["discounted_return_mean"] == 1.0
-    assert summary["normalized_std"] == 10.0
-    assert summary["normalized_stderr"] == pytest.approx(np.std([10.0, 30.0], ddof=1) / np.sqrt(2))
+    assert summary["normalized_score_std"] == 10.0
+    assert eval_metrics(result)["eval/normalized_score_mean"] == 20.0
+    assert summary["normalized_score_stderr"] == pytest.approx(
+        np.std([10.0, 30.0], ddof=1) / np.sqrt(2)
+    )
     assert summary["act_mode"] == "candidates" and summary["episodes"] == 2
     assert all(type(v) in (float, int, str) for v in summary.values())
 
@@ -131,7 +136,7 @@ def test_discounted_return_restarts_at_each_episode():
     )
     expected = (1.0 - 0.5**result.lengths) / (1.0 - 0.5)
     np.testing.assert_allclose(result.discounted_returns, expected)
-    assert result.to_dict()["discounted_return_mean"] == pytest.approx(expected.mean())
+    assert result.summary()["discounted_return_mean"] == pytest.approx(expected.mean())
 
 
 def test_time_limit_ends_an_episode():

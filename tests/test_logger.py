@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from dtql.logger import RunLogger, read_metrics_csv, write_json_atomic
+from dtql.files import write_json_atomic
+from dtql.logger import RunLogger, read_metrics_csv
 
 
 def csv_lines(run_dir) -> list[str]:

@@ -12,9 +12,10 @@ from dtql.assets import shipped_dataset
 from dtql.checkpoint import latest_checkpoint
 from dtql.cli import main
 from dtql.config import TrainConfig, replace
+from dtql.envs.make import make_single_env
+from dtql.envs.registry import get_task
 from dtql.logger import read_metrics_csv
 from dtql.presets import preset
-from dtql.tasks import get_task, make_single_env
 from dtql.trainer import (
     RunError,
     load_training_data,

@@ -28,7 +28,7 @@ import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError, safe_open
 
-from dtql.logger import write_bytes_atomic
+from dtql.files import write_bytes_atomic
 
 FORMAT_NAME = "dtql-checkpoint"
 FORMAT_VERSION = 1

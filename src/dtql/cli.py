@@ -46,8 +46,8 @@ def _task_from_argv(argv: list[str]) -> str:
 
 def resolve_train_config(argv: list[str]) -> TrainConfig:
     """Defaults, then the task's preset, then the flags in ``argv``."""
+    from dtql.envs.registry import get_task
     from dtql.presets import preset, preset_names
-    from dtql.tasks import get_task
 
     task = _task_from_argv(argv)
     if task in preset_names():
@@ -115,7 +115,7 @@ def cmd_eval(argv: list[str]) -> int:
         print(
             f"{result['algo']} on {result['task']} at step {result['step']}: return "
             f"{result['return_mean']:.1f} ± {result['return_std']:.1f}, normalized score "
-            f"{result['normalized_mean']:.1f} ± {result['normalized_stderr']:.1f} "
+            f"{result['normalized_score_mean']:.1f} ± {result['normalized_score_stderr']:.1f} "
             f"({result['episodes']} episodes, act_mode {result['act_mode']})"
         )
     return 0
@@ -154,7 +154,8 @@ def cmd_data(argv: list[str]) -> int:
     from functools import partial
 
     from dtql.data import dataset_info, load_dataset
-    from dtql.tasks import adapt_observation, get_task
+    from dtql.envs.make import adapt_observation
+    from dtql.envs.registry import get_task
 
     if not argv or argv[0] != "info":
         raise CommandError("usage: dtql data info PATH_OR_ID [--task NAME] [--json]")
@@ -194,8 +195,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 def main(argv: list[str] | None = None) -> int:
     from dtql.checkpoint import CheckpointError
     from dtql.data import DatasetError
+    from dtql.envs.registry import UnknownTaskError
     from dtql.presets import UnknownPresetError
-    from dtql.tasks import UnknownTaskError
     from dtql.trainer import RunError
 
     argv = sys.argv[1:] if argv is None else argv

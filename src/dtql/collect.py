@@ -50,8 +50,8 @@ MINARI_DATASETS_PATH=out/minari the id ``dtql/<env>-<level>-v0`` works too.
 
 Minari's metadata.json holds ``eval_env_spec`` (the evaluation env, with D4RL's 1000-step time
 limit), ``ref_min_score`` / ``ref_max_score`` (D4RL's random and expert returns, from
-`dtql.tasks`), ``algorithm_name``, ``description``, ``requirements`` (pins of the simulator) and
-the provenance record under ``"dtql_collect"`` (see `provenance`).
+`dtql.envs.registry`), ``algorithm_name``, ``description``, ``requirements`` (pins of the
+simulator) and the provenance record under ``"dtql_collect"`` (see `provenance`).
 
 Checkpoints and --resume
 ------------------------
@@ -94,17 +94,16 @@ import numpy as np
 import tyro
 from tqdm import tqdm
 
-from dtql.data.dataset import Transitions, returns_per_episode
-from dtql.evaluation import EvalResult, evaluate
-from dtql.logger import write_json_atomic
-from dtql.tasks import (
-    TaskSpec,
-    UnknownTaskError,
-    get_task,
-    make_env,
-    make_single_env,
-    normalized_score,
+from dtql.data.transitions import (
+    Transitions,
+    concat_transitions,
+    episode_slices,
+    transitions_from_rows,
 )
+from dtql.envs.make import make_env, make_single_env
+from dtql.envs.registry import TaskSpec, UnknownTaskError, get_task, normalized_score
+from dtql.evaluation import EvalResult, evaluate
+from dtql.files import write_json_atomic
 
 LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
 NAMESPACE = "dtql"
@@ -262,8 +261,8 @@ def resolve_env(env_id: str) -> tuple[TaskSpec, str]:
         task = get_task(env_name)
     except UnknownTaskError as e:
         raise CollectError(
-            f"env {env_id!r} has no task entry {env_name!r} in dtql.tasks (its D4RL reference "
-            f"returns are needed for the medium threshold and the metadata): {e}"
+            f"env {env_id!r} has no task entry {env_name!r} in dtql.envs.registry (its D4RL "
+            f"reference returns are needed for the medium threshold and the metadata): {e}"
         ) from e
     if task.env_id != env_id:
         raise CollectError(f"task {env_name!r} evaluates in {task.env_id}, not {env_id}")
@@ -581,7 +580,7 @@ class SacRun:
         terminals = dones & ~timeouts
         timeouts[-1] = not terminals[-1]
         actions = self.model.policy.unscale_action(buffer.actions[:steps, 0])
-        return make_transitions(
+        return transitions_from_rows(
             observations=buffer.observations[:steps, 0],
             actions=actions,
             rewards=buffer.rewards[:steps, 0],
@@ -632,14 +631,15 @@ def stochastic_act_fn(model) -> Callable[[np.ndarray], np.ndarray]:
 
 def eval_record(result: EvalResult, step: int, seed: int, sac_wall_time_s: float) -> dict[str, Any]:
     """One evaluation of a SAC snapshot, as stored in state.json and in the provenance."""
+    summary = result.summary()
     return {
         "step": step,
         "sac_wall_time_s": round(sac_wall_time_s, 1),  # SAC training time up to this snapshot
-        "return_mean": result.return_mean,
-        "return_std": result.return_std,
-        "normalized_score": result.normalized_mean,
+        "return_mean": summary["return_mean"],
+        "return_std": summary["return_std"],
+        "normalized_score": summary["normalized_score_mean"],
         "episodes": result.episodes,
-        "length_mean": float(np.mean(result.lengths)),
+        "length_mean": summary["episode_length_mean"],
         "actions": "stochastic",
         "seed": seed + EVAL_SEED_OFFSET,
     }
@@ -718,48 +718,7 @@ def collect(
     for env_rows in rows:  # the stream's last episode is cut at the share
         env_rows["timeouts"][-1] = not env_rows["terminals"][-1]
     arrays = {key: np.concatenate([r[key] for r in rows]) for key in rows[0]}
-    return make_transitions(**arrays, source=f"{task.env_id} collection")
-
-
-def make_transitions(
-    *,
-    observations: np.ndarray,
-    actions: np.ndarray,
-    rewards: np.ndarray,
-    next_observations: np.ndarray,
-    terminals: np.ndarray,
-    timeouts: np.ndarray,
-    source: str,
-) -> Transitions:
-    """Flat rows (each episode's last row flagged terminal xor timeout) as float32 Transitions."""
-    terminals = np.asarray(terminals, bool)
-    timeouts = np.asarray(timeouts, bool) & ~terminals
-    return Transitions(
-        observations=np.asarray(observations, np.float32),
-        actions=np.asarray(actions, np.float32),
-        rewards=np.asarray(rewards, np.float32),
-        next_observations=np.asarray(next_observations, np.float32),
-        terminals=terminals.astype(np.float32),
-        timeouts=timeouts.astype(np.float32),
-        episode_returns=returns_per_episode(np.asarray(rewards), terminals | timeouts),
-        source=source,
-    )
-
-
-def concat_transitions(parts: list[Transitions], source: str) -> Transitions:
-    fields = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
-    arrays = {name: np.concatenate([getattr(p, name) for p in parts]) for name in fields}
-    returns = np.concatenate([p.episode_returns for p in parts])
-    return Transitions(**arrays, episode_returns=returns, source=source)
-
-
-def episode_slices(t: Transitions) -> Iterator[slice]:
-    """Row ranges of the episodes of `t` (each ends at a terminal or a timeout)."""
-    ends = np.flatnonzero((t.terminals > 0) | (t.timeouts > 0)) + 1
-    start = 0
-    for end in ends:
-        yield slice(start, int(end))
-        start = int(end)
+    return transitions_from_rows(**arrays, source=f"{task.env_id} collection")
 
 
 # ============================================================================================

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dtql.tasks import TaskSpec, make_env, normalized_score
+from dtql.envs.make import make_env
+from dtql.envs.registry import TaskSpec, normalized_score
 
 
 @dataclass(frozen=True)
@@ -42,47 +43,54 @@ class EvalResult:
         return int(self.returns.size)
 
     @property
-    def return_mean(self) -> float:
-        return float(np.mean(self.returns))
-
-    @property
-    def discounted_return_mean(self) -> float:
-        return float(np.mean(self.discounted_returns))
-
-    @property
-    def return_std(self) -> float:
-        """Standard deviation over episodes (population, ddof=0)."""
-        return float(np.std(self.returns))
-
-    @property
-    def normalized_mean(self) -> float:
+    def normalized_score_mean(self) -> float:
         return float(np.mean(self.normalized_scores))
 
-    @property
-    def normalized_std(self) -> float:
-        """Standard deviation over episodes (population, ddof=0)."""
-        return float(np.std(self.normalized_scores))
+    def summary(self) -> dict[str, float | int | str]:
+        """The evaluation in the project's result vocabulary (``SUMMARY_KEYS``), plain numbers.
 
-    @property
-    def normalized_stderr(self) -> float:
-        """Standard error of normalized_mean: sample std (ddof=1) / sqrt(E); 0 for one episode."""
-        if self.episodes < 2:
-            return 0.0
-        return float(np.std(self.normalized_scores, ddof=1) / np.sqrt(self.episodes))
-
-    def to_dict(self) -> dict[str, float | int | str]:
-        """Summary with plain Python numbers (JSON- and logger-friendly)."""
+        Standard deviations are over episodes (population, ddof=0); the standard error of the
+        normalized score is the sample std (ddof=1) / sqrt(E), 0 for one episode.
+        """
+        stderr = 0.0
+        if self.episodes > 1:
+            stderr = float(np.std(self.normalized_scores, ddof=1) / np.sqrt(self.episodes))
         return {
             "act_mode": self.act_mode,
             "episodes": self.episodes,
-            "return_mean": self.return_mean,
-            "return_std": self.return_std,
-            "normalized_mean": self.normalized_mean,
-            "normalized_std": self.normalized_std,
-            "normalized_stderr": self.normalized_stderr,
-            "length_mean": float(np.mean(self.lengths)),
-            "discounted_return_mean": self.discounted_return_mean,
+            "return_mean": float(np.mean(self.returns)),
+            "return_std": float(np.std(self.returns)),
+            "normalized_score_mean": self.normalized_score_mean,
+            "normalized_score_std": float(np.std(self.normalized_scores)),
+            "normalized_score_stderr": stderr,
+            "episode_length_mean": float(np.mean(self.lengths)),
+            "discounted_return_mean": float(np.mean(self.discounted_returns)),
         }
+
+
+# The result vocabulary: one name per number, the same in metrics.csv/jsonl (with the "eval/"
+# prefix), result.json, `dtql eval --json` and `dtql collect`'s records.
+SUMMARY_KEYS = (
+    "act_mode",
+    "episodes",
+    "return_mean",
+    "return_std",
+    "normalized_score_mean",
+    "normalized_score_std",
+    "normalized_score_stderr",
+    "episode_length_mean",
+    "discounted_return_mean",
+)
+EVAL_PREFIX = "eval/"
+
+
+def eval_metrics(result: EvalResult) -> dict[str, float]:
+    """The summary's numbers as metric-log keys: ``eval/<key>`` (the label act_mode is left out)."""
+    return {
+        EVAL_PREFIX + key: float(value)
+        for key, value in result.summary().items()
+        if not isinstance(value, str)
+    }
 
 
 def _split(episodes: int, num_envs: int) -> np.ndarray:

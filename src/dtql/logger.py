@@ -1,4 +1,4 @@
-"""The metric logs of a training run, and atomic file writes.
+"""The metric logs of a training run.
 
 ``RunLogger`` writes every logged row three ways into the run folder:
 
@@ -17,8 +17,6 @@ import csv
 import io
 import json
 import operator
-import os
-import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,57 +25,11 @@ from typing import Any, TextIO
 import numpy as np
 from tensorboardX import SummaryWriter
 
+from dtql.files import write_bytes_atomic
+
 CSV_NAME = "metrics.csv"
 JSONL_NAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tb"
-
-
-# --- Atomic writes -----------------------------------------------------------------------------
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers and crashes see the old or the new file.
-
-    Writes a hidden temp file in the same folder (``os.replace`` is atomic only within one file
-    system), fsyncs it, and renames it over ``path``. On any error the temp file is removed and
-    ``path`` is untouched. Creates the parent folder if needed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with mode 0o666 (not tempfile.mkstemp, which forces 0o600) so the final file gets
-    # the usual permissions of the user's umask.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Persist the rename itself (POSIX); a no-op where folders cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON (keys in their given order) to ``path`` atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
-    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 # --- Reading -----------------------------------------------------------------------------------

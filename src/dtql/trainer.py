@@ -38,9 +38,11 @@ from dtql.data import (
     load_dataset,
     validate_transitions,
 )
-from dtql.evaluation import EvalResult, evaluate
-from dtql.logger import RunLogger, write_json_atomic
-from dtql.tasks import TaskSpec, adapt_observation, get_task, make_single_env, normalized_score
+from dtql.envs.make import adapt_observation, make_single_env
+from dtql.envs.registry import TaskSpec, get_task, normalized_score
+from dtql.evaluation import EvalResult, eval_metrics, evaluate
+from dtql.files import write_json_atomic
+from dtql.logger import RunLogger
 
 CONFIG_NAME = "config.json"
 RESULT_NAME = "result.json"
@@ -237,18 +239,6 @@ def run_evaluation(
     )
 
 
-def eval_metrics(result: EvalResult) -> dict[str, float]:
-    return {
-        "eval/return_mean": result.return_mean,
-        "eval/return_std": result.return_std,
-        "eval/normalized_score_mean": result.normalized_mean,
-        "eval/normalized_score_stderr": result.normalized_stderr,
-        "eval/episode_length_mean": float(np.mean(result.lengths)),
-        "eval/episodes": float(result.episodes),
-        "eval/discounted_return_mean": result.discounted_return_mean,
-    }
-
-
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -329,6 +319,7 @@ def train(
     )
 
     last_eval: dict[str, float] = {}
+    last_summary: dict[str, float | int | str] = {"act_mode": cfg.act_mode}
     jit_cfg = update_config(cfg)
     with (
         RunLogger(run_dir, resume_from_step=step if resume_dir else None) as logger,
@@ -353,9 +344,10 @@ def train(
             if step == cfg.pretrain_steps:
                 state = algo.start_main_phase(state, jit_cfg)
             if is_eval_step(cfg, step):
-                last_eval = eval_metrics(
-                    run_evaluation(algo, state, cfg, task, episodes=cfg.eval_episodes, step=step)
+                evaluation = run_evaluation(
+                    algo, state, cfg, task, episodes=cfg.eval_episodes, step=step
                 )
+                last_eval, last_summary = eval_metrics(evaluation), evaluation.summary()
                 row.update(last_eval)
             logger.log(step, row)
             if is_checkpoint_step(cfg, step):
@@ -366,9 +358,8 @@ def train(
         "run_dir": str(run_dir),
         "task": task.name,
         "algo": cfg.algo,
-        "act_mode": cfg.act_mode,
         "steps": total,
-        **{k.removeprefix("eval/"): v for k, v in last_eval.items()},
+        **last_summary,
         "behaviour_return_mean": behaviour["return_mean"],
         "behaviour_normalized_score": float(normalized_score(task, behaviour["return_mean"])),
         "device": jax.devices()[0].platform,  # where the steps ran, for any speed quoted
@@ -411,5 +402,5 @@ def evaluate_run(run_dir: str, *, episodes: int | None = None, act_mode: str | N
         "task": task.name,
         "algo": cfg.algo,
         "step": step,
-        **result.to_dict(),
+        **result.summary(),
     }

@@ -28,7 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from dtql.data.dataset import (
+from dtql.data.transitions import (
     DatasetError,
     ObsAdapter,
     Transitions,

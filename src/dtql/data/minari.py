@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dtql.data.dataset import (
+from dtql.data.transitions import (
     DatasetError,
     ObsAdapter,
     Transitions,
@@ -31,6 +31,7 @@ from dtql.data.dataset import (
     as_matrix,
     as_vector,
     check_rows,
+    episode_end_flags,
 )
 
 METADATA_FILE = "metadata.json"
@@ -100,9 +101,8 @@ def read_minari(
         if steps == 0:
             continue
 
-        terminals = fields["terminations"]
-        timeouts = fields["truncations"] & ~terminals
-        timeouts[-1] = not terminals[-1]  # the episode's end, flagged one way or the other
+        # The episode's end is flagged one way or the other (transitions.episode_end_flags).
+        terminals, timeouts = episode_end_flags(fields["terminations"], fields["truncations"])
         columns["observations"].append(obs[:-1])
         columns["next_observations"].append(obs[1:])
         columns["actions"].append(fields["actions"])

@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dtql.data.dataset import (
+from dtql.data.transitions import (
     DatasetError,
     Transitions,
     as_flags,
     as_matrix,
     as_vector,
     check_rows,
+    episode_end_flags,
     returns_per_episode,
 )
 
@@ -82,10 +83,7 @@ def read_npz(path: str | Path, source: str | None = None) -> Transitions:
         episode_returns = raw["episode_returns"].reshape(-1).astype(np.float64)
     else:
         episode_returns = returns_per_episode(fields["rewards"], terminals | timeouts)
-    # The flag convention of dataset.py: one flag per episode end, the last row included.
-    timeouts = timeouts & ~terminals
-    if n:
-        timeouts[-1] = not terminals[-1]
+    terminals, timeouts = episode_end_flags(terminals, timeouts)
 
     return Transitions(
         observations=fields["observations"],

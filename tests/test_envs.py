@@ -7,16 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
+from dtql.envs.make import adapt_observation, make_single_env
+from dtql.envs.registry import TaskSpec, UnknownTaskError, get_task, normalized_score, task_names
 from dtql.presets import preset_names
-from dtql.tasks import (
-    TaskSpec,
-    UnknownTaskError,
-    adapt_observation,
-    get_task,
-    make_single_env,
-    normalized_score,
-    task_names,
-)
 
 # (obs_dim, act_dim, random return, expert return) from REFERENCE.md, by name prefix.
 D4RL_FACTS = {

@@ -1,8 +1,8 @@
-"""The transitions record every reader returns, its checks, and the dispatcher `load_dataset`.
+"""The transitions record every reader returns and every writer takes, and its checks.
 
 Every dataset, whatever its format, becomes one `Transitions` record: flat NumPy arrays in the
 Q-learning view (s, a, r, s', done), plus the raw return of every episode in the file. The readers
-live beside this module (d4rl.py, minari.py, npz.py); `load_dataset` picks one from the spec.
+and writers live beside this module (d4rl.py, minari.py, npz.py); load.py picks a reader.
 
 Flag convention, shared by all readers so that episodes can be recovered from a `Transitions`:
 the last transition of every episode has `terminals == 1` (the episode reached a terminal state)
@@ -11,10 +11,8 @@ or `timeouts == 1` (it ended without one: a time limit, or simply the end of the
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -156,6 +154,63 @@ def _check_numeric(source: str, name: str, array: np.ndarray) -> None:
         )
 
 
+# --------------------------------------------------------------------------- episodes
+
+
+def episode_end_flags(terminals: np.ndarray, timeouts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The record's flag rule applied to raw 0/1 flags [N]: returns (terminals, timeouts) as bool.
+
+    A row flagged both ways is a terminal; the last row always ends an episode, as a timeout
+    when it is not terminal (the data simply stops there).
+    """
+    terminals = np.asarray(terminals, dtype=bool).copy()
+    timeouts = np.asarray(timeouts, dtype=bool) & ~terminals
+    if len(timeouts):
+        timeouts[-1] = not terminals[-1]
+    return terminals, timeouts
+
+
+def episode_slices(t: Transitions) -> Iterator[slice]:
+    """Row ranges of the episodes of `t`: each ends at a row flagged terminal or timeout."""
+    ends = np.flatnonzero((t.terminals > 0) | (t.timeouts > 0)) + 1
+    start = 0
+    for end in ends:
+        yield slice(start, int(end))
+        start = int(end)
+
+
+def transitions_from_rows(
+    *,
+    observations: np.ndarray,
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    next_observations: np.ndarray,
+    terminals: np.ndarray,
+    timeouts: np.ndarray,
+    source: str,
+) -> Transitions:
+    """A float32 record from flat rows, the flags put in the record's rule, returns summed."""
+    terminals, timeouts = episode_end_flags(terminals, timeouts)
+    return Transitions(
+        observations=np.asarray(observations, np.float32),
+        actions=np.asarray(actions, np.float32),
+        rewards=np.asarray(rewards, np.float32),
+        next_observations=np.asarray(next_observations, np.float32),
+        terminals=terminals.astype(np.float32),
+        timeouts=timeouts.astype(np.float32),
+        episode_returns=returns_per_episode(np.asarray(rewards), terminals | timeouts),
+        source=source,
+    )
+
+
+def concat_transitions(parts: list[Transitions], source: str) -> Transitions:
+    """The records one after another (each keeps its own episode ends)."""
+    fields = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+    arrays = {name: np.concatenate([getattr(p, name) for p in parts]) for name in fields}
+    returns = np.concatenate([p.episode_returns for p in parts])
+    return Transitions(**arrays, episode_returns=returns, source=source)
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -262,98 +317,3 @@ def dataset_info(t: Transitions) -> dict:
         "return_max": stat(np.max),
         "reward_mean": float(np.mean(t.rewards)) if t.num_transitions else None,
     }
-
-
-# --------------------------------------------------------------------------- dispatcher
-
-D4RL_SUFFIXES = (".hdf5", ".h5")
-
-
-def d4rl_dataset_dir() -> Path:
-    """Where D4RL keeps its downloads: $D4RL_DATASET_DIR, default ~/.d4rl/datasets."""
-    return Path(os.environ.get("D4RL_DATASET_DIR", "~/.d4rl/datasets")).expanduser()
-
-
-def d4rl_candidates(name: str) -> list[Path]:
-    """Files a D4RL name may be stored as.
-
-    D4RL's own cache names files after their download URL, e.g. "hopper-medium-replay-v2" is saved
-    as "hopper_medium_replay-v2.hdf5"; both that and "<name>.hdf5" are accepted.
-    """
-    root = d4rl_dataset_dir()
-    stem, dash, version = name.rpartition("-")
-    candidates = [root / f"{name}.hdf5"]
-    if dash and version.startswith("v"):
-        cache_name = f"{stem.replace('-', '_')}-{version}.hdf5"
-        if cache_name != f"{name}.hdf5":
-            candidates.append(root / cache_name)
-    return candidates
-
-
-def load_dataset(
-    spec: str | os.PathLike[str], obs_adapter: ObsAdapter | None = None
-) -> Transitions:
-    """Load a dataset as `Transitions` and check it (see `validate_transitions`).
-
-    `spec` is tried as: an existing path (.hdf5/.h5 in the D4RL layout, .npz in the layout of
-    npz.py, or a Minari dataset folder: the one holding metadata.json, or its parent holding data/);
-    else a D4RL name looked up in $D4RL_DATASET_DIR (default ~/.d4rl/datasets); else a Minari id
-    looked up in $MINARI_DATASETS_PATH (default ~/.minari/datasets). Nothing is ever downloaded.
-
-    `obs_adapter` maps dict observations (a dict of [T, ...] arrays) to a [T, obs_dim] array; it is
-    required for dict observations (Minari AntMaze, Kitchen) and unused for array observations.
-    """
-    # The readers import this module, so they are imported here rather than at the top.
-    from dtql.data import d4rl, npz
-    from dtql.data import minari as minari_reader
-
-    spec = os.fspath(spec)
-    path = Path(spec).expanduser()
-    if path.is_file():
-        if path.name == "main_data.hdf5" and (path.parent / "metadata.json").is_file():
-            t = minari_reader.read_minari(path.parent, obs_adapter, source=spec)
-        elif path.suffix.lower() in D4RL_SUFFIXES:
-            t = d4rl.read_d4rl(path, obs_adapter)
-        elif path.suffix.lower() == ".npz":
-            t = npz.read_npz(path)
-        else:
-            raise DatasetError(
-                f"{spec}: unsupported file type '{path.suffix}', expected .hdf5/.h5 (D4RL), "
-                ".npz or a Minari dataset folder"
-            )
-    elif path.is_dir():
-        data_dir = minari_reader.minari_data_dir(path)
-        if data_dir is None:
-            raise DatasetError(
-                f"{spec}: folder is not a Minari dataset, expected metadata.json in it or in "
-                f"{path / 'data'}"
-            )
-        t = minari_reader.read_minari(data_dir, obs_adapter, source=spec)
-    else:
-        t = _load_by_name(spec, obs_adapter)
-    validate_transitions(t)
-    return t
-
-
-def _load_by_name(spec: str, obs_adapter: ObsAdapter | None) -> Transitions:
-    from dtql.data import d4rl
-    from dtql.data import minari as minari_reader
-
-    tried = [f"path {spec}"]
-    # Something that looks like a file name is only ever a path.
-    looks_like_file = Path(spec).suffix.lower() in (*D4RL_SUFFIXES, ".npz")
-    if not looks_like_file and "/" not in spec and os.sep not in spec:
-        for candidate in d4rl_candidates(spec):
-            if candidate.is_file():
-                return d4rl.read_d4rl(candidate, obs_adapter, source=spec)
-            tried.append(f"D4RL file {candidate}")
-    if not looks_like_file and not Path(spec).is_absolute():
-        folder = minari_reader.minari_root() / spec
-        data_dir = minari_reader.minari_data_dir(folder)
-        if data_dir is not None:
-            return minari_reader.read_minari(data_dir, obs_adapter, source=spec)
-        tried.append(f"Minari dataset {folder / 'data'}")
-    raise DatasetError(
-        f"{spec}: dataset not found, expected one of: {'; '.join(tried)} "
-        "(set D4RL_DATASET_DIR or MINARI_DATASETS_PATH, or pass a path)"
-    )

@@ -51,7 +51,7 @@ def main() -> None:
     for name in args.algos.split(","):
         algo = get_algorithm(name)
         policy = "implicit" if name == "kl" else "gaussian"
-        cfg = replace(preset("hopper-medium-v2"), algo=name, **{"agent.policy": policy})
+        cfg = replace(preset("hopper-medium-v2").learner, algo=name, **{"agent.policy": policy})
         state = algo.init(jax.random.key(0), cfg, 11, 3, 1.0)
         started = time.perf_counter()
         state, metrics = run_steps_jit(algo.train_step, state, data, jax.random.key(1), cfg, 10)

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from dtql.algos import get_algorithm
 from dtql.algos.common import Batch, run_steps_jit
-from dtql.config import EDMConfig, TrainConfig, replace
+from dtql.config import EDMConfig, LearnerConfig, replace
 from dtql.presets import preset
 
 OBS_DIM, ACT_DIM, ROWS, MAX_ACTION = 11, 3, 100_000, 1.0
@@ -126,7 +126,7 @@ class ValueNetwork(nn.Module):
         return self.mlp(states)[..., 0]
 
 
-class DenoiserNetwork(nn.Module):
+class DiffusionNetwork(nn.Module):
     """The raw network F(c_in a_noisy, c_noise | s): time embedding, then a 4-layer Mish MLP."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: int, time_embed_dim: int) -> None:
@@ -209,7 +209,7 @@ def weighted_denoising_loss(
 
 
 def learning_rate(
-    base_lr: float, cfg: TrainConfig, count: int, *, trains_in_pretrain: bool
+    base_lr: float, cfg: LearnerConfig, count: int, *, trains_in_pretrain: bool
 ) -> float:
     """common.learning_rate at optimiser step ``count``: constant, or cosine to 0 (optax's)."""
     if not cfg.agent.lr_decay:
@@ -226,7 +226,7 @@ class TorchDTQL:
     """Networks, Adam optimisers and RNG of the eager reference; ``step`` is one DTQL update."""
 
     def __init__(
-        self, cfg: TrainConfig, obs_dim: int, act_dim: int, max_action: float, seed: int = 0
+        self, cfg: LearnerConfig, obs_dim: int, act_dim: int, max_action: float, seed: int = 0
     ) -> None:
         agent = cfg.agent
         if agent.policy != "gaussian":
@@ -237,7 +237,7 @@ class TorchDTQL:
         self.q = TwinQ(obs_dim, act_dim, hidden)
         self.target_q = copy.deepcopy(self.q).requires_grad_(False)
         self.value = ValueNetwork(obs_dim, hidden)
-        self.denoiser = DenoiserNetwork(obs_dim, act_dim, hidden, agent.time_embed_dim)
+        self.denoiser = DiffusionNetwork(obs_dim, act_dim, hidden, agent.time_embed_dim)
         self.policy = GaussianPolicyNetwork(
             obs_dim, act_dim, hidden, agent.log_std_min, agent.log_std_max
         )
@@ -273,7 +273,7 @@ class TorchDTQL:
         batch = TorchBatch(*(x[idx] for x in data))
         states, actions = batch.observations, batch.actions
 
-        # 1. IQL critics (common.update_critics): V by expectile regression on min target Q ...
+        # 1. IQL critics (algos.critics.critic_step): V by expectile regression on min target Q ...
         with torch.no_grad():
             q_for_v = self.target_q if agent.value_target == "target_q" else self.q
             q_data = q_for_v(states, actions).min(dim=0).values
@@ -296,7 +296,7 @@ class TorchDTQL:
             for target_param, param in self.target_pairs:
                 target_param.lerp_(param, agent.tau)
 
-        # 2. Diffusion behaviour cloning (common.update_denoiser, Eq. 2).
+        # 2. Diffusion behaviour cloning (algos.diffusion.diffusion_bc_step, Eq. 2).
         bc_loss = weighted_denoising_loss(
             self.denoiser, actions, states, edm, self.max_action, gen
         ).mean()
@@ -337,12 +337,12 @@ class TorchDTQL:
 # --- the benchmark ----------------------------------------------------------------------------
 
 
-def benchmark_config() -> TrainConfig:
+def benchmark_config() -> LearnerConfig:
     """The hopper-medium-v2 preset with DTQL and the Gaussian policy, as step_speed.py uses."""
-    return replace(preset("hopper-medium-v2"), algo="dtql", **{"agent.policy": "gaussian"})
+    return replace(preset("hopper-medium-v2").learner, algo="dtql", **{"agent.policy": "gaussian"})
 
 
-def time_jax(cfg: TrainConfig, data: Batch, steps: int, repeats: int) -> list[float]:
+def time_jax(cfg: LearnerConfig, data: Batch, steps: int, repeats: int) -> list[float]:
     """steps/s of each of ``repeats`` jitted calls of ``steps`` DTQL steps, after a warm-up."""
     algo = get_algorithm("dtql")
     state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, MAX_ACTION)
@@ -360,7 +360,7 @@ def time_jax(cfg: TrainConfig, data: Batch, steps: int, repeats: int) -> list[fl
 
 
 def time_torch(
-    cfg: TrainConfig, data: TorchBatch, steps: int, repeats: int
+    cfg: LearnerConfig, data: TorchBatch, steps: int, repeats: int
 ) -> tuple[list[float], dict[str, Tensor]]:
     """steps/s of each of ``repeats`` eager loops of ``steps`` steps, and the last losses."""
     agent = TorchDTQL(cfg, OBS_DIM, ACT_DIM, MAX_ACTION)
@@ -400,8 +400,8 @@ def main() -> None:
         f"torch.set_num_threads({threads}), XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')!r}; "
         f"{args.steps} steps per repeat, median of {args.repeats} repeats after warm-up; "
-        f"batch {cfg.batch_size}, hidden {cfg.agent.hidden_dim} ({cfg.task} preset, synthetic "
-        f"data obs {OBS_DIM} / act {ACT_DIM} / {ROWS} rows)"
+        f"batch {cfg.batch_size}, hidden {cfg.agent.hidden_dim} (hopper-medium-v2 preset, "
+        f"synthetic data obs {OBS_DIM} / act {ACT_DIM} / {ROWS} rows)"
     )
     jax_rates = time_jax(cfg, data, args.steps, args.repeats)
     print(_summary("jax", jax_rates))

@@ -16,7 +16,7 @@ from dtql.algos import get_algorithm
 from dtql.algos.common import Batch, run_steps_jit
 from dtql.config import replace
 from dtql.presets import preset
-from dtql.trainer import train
+from dtql.run.loop import run_training
 
 
 def _accelerator():
@@ -51,7 +51,7 @@ def synthetic_data(rows: int = 5000) -> Batch:
 def config(algo: str):
     policy = "implicit" if algo == "kl" else "gaussian"
     return replace(
-        preset("hopper-medium-v2"),
+        preset("hopper-medium-v2").learner,
         algo=algo,
         batch_size=64,
         **{"agent.hidden_dim": 64, "agent.policy": policy},
@@ -88,7 +88,7 @@ def test_accelerator_steps_repeat_exactly():
 
 def test_training_run_on_the_accelerator(hopper_hdf5, tmp_path):
     # test_trainer's small run, at the preset's full network size.
-    cfg = replace(small_config(hopper_hdf5, tmp_path / "run"), **{"agent.hidden_dim": 256})
-    result = train(cfg, progress=False)
+    cfg = replace(small_config(hopper_hdf5, tmp_path / "run"), **{"learner.agent.hidden_dim": 256})
+    result = run_training(cfg, progress=False)
     assert np.isfinite(result["normalized_score_mean"])
     assert json.loads((tmp_path / "run" / "result.json").read_text()) == result

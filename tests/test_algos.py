@@ -7,13 +7,13 @@ import pytest
 
 from dtql.algos import get_algorithm
 from dtql.algos.common import Batch, run_steps, run_steps_jit
-from dtql.config import TrainConfig, replace
+from dtql.config import LearnerConfig, replace
 
 OBS_DIM, ACT_DIM, N = 4, 2, 128
 
 
-def tiny_config(algo: str, **changes) -> TrainConfig:
-    cfg = TrainConfig(algo=algo, batch_size=16, pretrain_steps=3, steps=5)
+def tiny_config(algo: str, **changes) -> LearnerConfig:
+    cfg = LearnerConfig(algo=algo, batch_size=16, pretrain_steps=3, steps=5)
     agent = {
         "agent.hidden_dim": 16,
         "agent.num_candidates": 4,

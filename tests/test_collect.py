@@ -15,17 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dtql.collect import (
-    LEVELS,
-    CollectArgs,
-    collect,
-    dataset_id,
-    parse_levels,
-    regenerate_command,
-    run_collect,
-)
+from dtql.collect import CollectArgs, run_collect
+from dtql.collect.args import LEVELS, dataset_id, parse_levels, regenerate_command
+from dtql.collect.rollout import collect
+from dtql.collect.sac import OLD_EVAL_KEYS, eval_record, rename_old_eval_keys
 from dtql.data import load_dataset, minari_metadata
 from dtql.envs.registry import get_task
+from dtql.evaluation import SUMMARY_KEYS, EvalResult
 
 HOPPER = get_task("hopper")
 TRANSITIONS = 500
@@ -137,6 +133,7 @@ def test_metadata_records_how_the_dataset_was_made(run):
     behaviour = record["behaviour_policy"][0]
     assert behaviour["sac_step"] == MEDIUM_STEP
     assert behaviour["evaluation"]["actions"] == "stochastic"
+    assert set(SUMMARY_KEYS) <= set(behaviour["evaluation"])  # the project's result names
     assert np.isfinite(behaviour["evaluation"]["return_mean"])
     assert np.isfinite(record["dataset_normalized_score"])
     assert record["transitions"] == TRANSITIONS and record["episodes"] > 0
@@ -186,7 +183,83 @@ def test_resume_with_a_larger_budget_trains_on_in_a_grown_buffer(run, tmp_path):
     assert info["transitions"] == MEDIUM_STEP  # the buffer up to the medium snapshot
 
 
+# The evaluation records as an earlier dtql collect wrote them (before they used SUMMARY_KEYS).
+OLD_RECORD_KEYS = (
+    "step",
+    "sac_wall_time_s",
+    "return_mean",
+    "return_std",
+    "normalized_score",
+    "episodes",
+    "length_mean",
+    "actions",
+    "seed",
+)
+
+
+def as_old_record(record: dict) -> dict:
+    renamed = {new: old for old, new in OLD_EVAL_KEYS.items()}
+    old = {renamed.get(key, key): value for key, value in record.items()}
+    return {key: old[key] for key in OLD_RECORD_KEYS}
+
+
+@pytest.mark.slow
+def test_a_run_saved_with_the_old_evaluation_keys_resumes(run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(run["out"] / "sac", out / "sac")
+    state_path = out / "sac" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["evals"] = [as_old_record(r) for r in state["evals"]]
+    for name in ("random", "medium", "final"):
+        state[name] = as_old_record(state[name])
+    state_path.write_text(json.dumps(state))
+
+    # medium reads the medium record; the expert's skip reason reads the final one's score.
+    assert run_collect(tiny_args(out, resume=True, levels="medium,expert")) == 0
+    levels = json.loads((out / "summary.json").read_text())["levels"]
+    assert levels["medium"]["status"] == "written"
+    assert "normalized" in levels["expert"]["reason"]
+    state = json.loads(state_path.read_text())
+    for record in [*state["evals"], state["random"], state["medium"], state["final"]]:
+        assert "normalized_score_mean" in record and "episode_length_mean" in record
+        assert "normalized_score" not in record and "length_mean" not in record
+    info = json.loads((minari_folder(out, "medium") / "collect_info.json").read_text())
+    assert "normalized_score_mean" in info["behaviour_policy"][0]["evaluation"]
+
+
 # --------------------------------------------------------------------------- no SAC needed
+
+
+def test_eval_record_uses_the_project_result_vocabulary():
+    result = EvalResult(
+        returns=np.array([10.0, 30.0]),
+        lengths=np.array([5, 15]),
+        normalized_scores=np.array([1.0, 3.0]),
+        discounted_returns=np.array([9.0, 25.0]),
+        act_mode="stochastic",
+    )
+    record = eval_record(result, step=1000, seed=3, sac_wall_time_s=12.34)
+    assert list(record) == ["step", "sac_wall_time_s", *SUMMARY_KEYS, "actions", "seed"]
+    assert record["step"] == 1000 and record["sac_wall_time_s"] == 12.3
+    assert record["normalized_score_mean"] == 2.0 and record["episode_length_mean"] == 10.0
+    assert record["actions"] == "stochastic" and record["seed"] == 10_003
+
+
+def test_old_evaluation_keys_are_renamed_when_a_state_is_loaded():
+    old = {"step": 0, "return_mean": 1.0, "normalized_score": 2.0, "length_mean": 3.0}
+    state = {
+        "evals": [dict(old), dict(old, step=5)],
+        "random": dict(old),
+        "medium": None,
+        "final": dict(old, step=5),
+    }
+    state = rename_old_eval_keys(state)
+    for record in [*state["evals"], state["random"], state["final"]]:
+        assert record["normalized_score_mean"] == 2.0 and record["episode_length_mean"] == 3.0
+        assert "normalized_score" not in record and "length_mean" not in record
+    assert state["medium"] is None and state["evals"][1]["step"] == 5
+    # A state in the current vocabulary is left as it is.
+    assert rename_old_eval_keys(json.loads(json.dumps(state))) == state
 
 
 def test_collect_gives_exactly_n_transitions_with_every_stream_cut_as_a_timeout():

@@ -5,7 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from dtql.config import EDMConfig
-from dtql.edm import denoise, loss_weight, precondition, sample_sigma, weighted_denoising_loss
+from dtql.edm import (
+    denoise,
+    denoising_error,
+    loss_weight,
+    precondition,
+    sample_noise,
+    sample_sigma,
+    weighted_denoising_loss,
+)
 
 
 def test_preconditioning_limits_at_small_and_large_sigma():
@@ -93,3 +101,22 @@ def test_clamp_option_bounds_the_denoised_action():
     assert np.all(free > 1e10)
     # D is clamped to +-1, so |D - a| <= 1 and the loss is at most 1 / c_out(1)^2.
     assert np.all(clamped <= float(loss_weight(jnp.array(1.0), 0.5)) + 1e-5)
+
+
+def test_the_loss_is_the_denoising_error_at_one_noise_draw():
+    # Eq. 2 and Eq. 4 (weighted_denoising_loss) and the toy loss map (denoising_error at a chosen
+    # sigma) share one rule: the loss is that error at sample_noise's draw for the same key.
+    cfg = EDMConfig()
+    actions = jnp.array([[0.3, -0.2], [0.9, 0.1]])
+    states = jnp.ones((2, 1))
+
+    def network(x, c_noise, s):
+        return jnp.tanh(x + c_noise + s)
+
+    key = jax.random.key(5)
+    sigma, eps = sample_noise(key, actions.shape, cfg)
+    assert sigma.shape == (2, 1) and eps.shape == (2, 2)
+    expected = denoising_error(network, actions, states, sigma, eps, cfg, 1.0)
+    np.testing.assert_array_equal(
+        weighted_denoising_loss(network, actions, states, key, cfg, 1.0), expected
+    )

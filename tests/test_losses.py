@@ -1,17 +1,23 @@
-"""Loss functions: expectile asymmetry, the trust-region gradient path, the entropy term, KL."""
+"""Loss functions, one per equation: Eqs. 2, 4, 5, 6, 7, KL's Eq. 12 and policy loss, NLL, AWR."""
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dtql.algos.common import bind_denoiser, build_networks
-from dtql.config import AgentConfig, EDMConfig
+from dtql.algos.common import build_networks, init_trainable
+from dtql.algos.diffusion import diffusion_bc_step, diffusion_optimizer
+from dtql.algos.policies import policy_sampler
+from dtql.config import AgentConfig, EDMConfig, LearnerConfig
 from dtql.losses import (
     awr_loss,
     dataset_nll,
+    dtql_policy_loss,
     expectile_loss,
-    kl_distill_loss,
+    kl_policy_loss,
+    kl_regularization_loss,
     q_loss,
     trust_region_loss,
     value_loss,
@@ -53,14 +59,20 @@ def _tiny_diffusion(act_dim=2, obs_dim=3):
 
 
 def test_trust_region_gradient_reaches_only_the_policy_actions():
+    # The stop-gradient into the diffusion parameters is inside the loss, not the caller's job.
     nets, params = _tiny_diffusion()
     states = jax.random.normal(jax.random.key(1), (8, 3))
     actions = jnp.tanh(jax.random.normal(jax.random.key(2), (8, 2)))
 
     def loss(diffusion_params, policy_actions):
-        frozen = bind_denoiser(nets, jax.lax.stop_gradient(diffusion_params))
         return trust_region_loss(
-            frozen, policy_actions, states, jax.random.key(3), EDMConfig(), 1.0
+            nets.diffusion.apply,
+            diffusion_params,
+            policy_actions,
+            states,
+            jax.random.key(3),
+            EDMConfig(),
+            1.0,
         )
 
     grad_diffusion, grad_actions = jax.grad(loss, argnums=(0, 1))(params, actions)
@@ -70,10 +82,7 @@ def test_trust_region_gradient_reaches_only_the_policy_actions():
 
 def test_trust_region_loss_is_lower_on_the_data_than_off_it():
     # A diffusion model trained on actions near +0.5 assigns low TR loss there, high far away.
-    from dtql.algos.common import diffusion_optimizer, init_trainable, update_denoiser
-    from dtql.config import TrainConfig
-
-    cfg = TrainConfig(agent=AgentConfig(hidden_dim=64, lr=3e-3))
+    cfg = LearnerConfig(agent=AgentConfig(hidden_dim=64, lr=3e-3))
     nets = build_networks(cfg.agent, 1)
     states = jnp.zeros((256, 1))
     params = nets.diffusion.init(
@@ -84,16 +93,17 @@ def test_trust_region_loss_is_lower_on_the_data_than_off_it():
 
     @jax.jit
     def step(model, key):
-        return update_denoiser(model, data, states, key, nets, cfg, 1.0)[0]
+        return diffusion_bc_step(model, data, states, key, nets, cfg, 1.0)[0]
 
     for i in range(400):
         model = step(model, jax.random.key(i))
-    frozen = bind_denoiser(nets, model.params)
 
     def tr_at(value):
         actions = jnp.full((256, 1), value)
+        key = jax.random.key(9)
+        apply = nets.diffusion.apply
         return float(
-            trust_region_loss(frozen, actions, states, jax.random.key(9), cfg.agent.edm, 1.0)
+            trust_region_loss(apply, model.params, actions, states, key, cfg.agent.edm, 1.0)
         )
 
     assert tr_at(0.5) < tr_at(-0.5)
@@ -115,7 +125,7 @@ def test_kl_surrogate_gradient_is_the_normalised_score_difference():
     actions = jnp.array([[0.2, 0.4], [0.0, -0.3]])
     real = jnp.array([[0.1, 0.1], [0.2, -0.1]])
     fake = jnp.array([[0.3, 0.2], [0.1, 0.0]])
-    grad = jax.grad(kl_distill_loss)(actions, real, fake)
+    grad = jax.grad(kl_regularization_loss)(actions, real, fake)
     weight = np.mean(np.abs(actions - real), axis=-1, keepdims=True)
     expected = (fake - real) / weight / actions.size  # 0.5 * mean((a - sg(a - g))^2)
     np.testing.assert_allclose(grad, expected, rtol=1e-5)
@@ -125,3 +135,110 @@ def test_awr_weights_are_clipped():
     nll = jnp.array([1.0, 1.0])
     loss = awr_loss(nll, jnp.array([100.0, 0.0]), temperature=3.0, max_weight=100.0)
     assert float(loss) == pytest.approx((100.0 + 1.0) / 2)
+
+
+# --- Eq. 5 and the KL policy loss: the whole policy objective, checked term by term ------------
+
+
+def _policy_problem(policy: str = "gaussian"):
+    """Tiny networks and a batch for the policy losses (act_dim 2, obs_dim 3, 8 states)."""
+    agent = AgentConfig(hidden_dim=16, policy=policy)
+    nets = build_networks(agent, 2)
+    keys = jax.random.split(jax.random.key(0), 5)
+    states = jax.random.normal(keys[0], (8, 3))
+    dataset_actions = 0.9 * jnp.tanh(jax.random.normal(keys[1], (8, 2)))
+    zeros_a, zeros_s = jnp.zeros((1, 2)), jnp.zeros((1, 3))
+    diffusion_params = nets.diffusion.init(keys[2], zeros_a, zeros_a[:, :1], zeros_s)
+    q_params = nets.q.init(keys[3], zeros_s, zeros_a)
+    if policy == "gaussian":
+        policy_params = nets.policy.init(keys[4], zeros_s)
+    else:
+        policy_params = nets.diffusion.init(keys[4], zeros_a, zeros_a[:, :1], zeros_s)
+    return agent, nets, states, dataset_actions, diffusion_params, q_params, policy_params
+
+
+def _dtql_loss(agent, nets, diffusion_params, q_params):
+    return partial(
+        dtql_policy_loss,
+        sample_policy=policy_sampler(nets, agent, 1.0),
+        diffusion_apply=nets.diffusion.apply,
+        diffusion_params=diffusion_params,
+        q_apply=nets.q.apply,
+        q_params=q_params,
+        policy_key=jax.random.key(7),
+        noise_key=jax.random.key(8),
+        agent=agent,
+        max_action=1.0,
+    )
+
+
+def test_dtql_policy_loss_is_alpha_tr_minus_min_q_plus_the_entropy_term():
+    agent, nets, states, data_actions, diff_params, q_params, pol_params = _policy_problem()
+    agent = AgentConfig(hidden_dim=16, alpha=2.5, entropy_coef=0.3)
+    loss, m = _dtql_loss(agent, nets, diff_params, q_params)(pol_params, states, data_actions)
+
+    # Rebuild each term by hand from the same draws.
+    actions, (mean, log_std) = policy_sampler(nets, agent, 1.0)(
+        pol_params, states, jax.random.key(7)
+    )
+    tr = trust_region_loss(
+        nets.diffusion.apply, diff_params, actions, states, jax.random.key(8), agent.edm, 1.0
+    )
+    min_q = jnp.min(nets.q.apply(q_params, states, actions), axis=0)
+    nll = jnp.mean(dataset_nll(mean, log_std, data_actions, 1.0))
+    np.testing.assert_allclose(m["policy/tr_loss"], tr, rtol=1e-6)
+    np.testing.assert_allclose(m["policy/q_term"], -jnp.mean(min_q), rtol=1e-6)
+    np.testing.assert_allclose(m["policy/nll_term"], nll, rtol=1e-6)
+    np.testing.assert_allclose(loss, 2.5 * tr - jnp.mean(min_q) + 0.3 * nll, rtol=1e-6)
+
+    # alpha scales the trust-region term alone; without the entropy term it contributes 0.
+    no_entropy = AgentConfig(hidden_dim=16, alpha=5.0)
+    loss5, m5 = _dtql_loss(no_entropy, nets, diff_params, q_params)(
+        pol_params, states, data_actions
+    )
+    np.testing.assert_allclose(loss5, 5.0 * tr - jnp.mean(min_q), rtol=1e-6)
+    assert float(m5["policy/nll_term"]) == 0.0
+
+
+def test_dtql_policy_loss_gradients_reach_only_the_policy():
+    agent, nets, states, data_actions, diff_params, q_params, pol_params = _policy_problem()
+    agent = AgentConfig(hidden_dim=16, entropy_coef=0.5)
+
+    def loss(policy_params, diffusion_params, q_params):
+        fn = _dtql_loss(agent, nets, diffusion_params, q_params)
+        return fn(policy_params, states, data_actions)[0]
+
+    g_policy, g_diffusion, g_q = jax.grad(loss, argnums=(0, 1, 2))(
+        pol_params, diff_params, q_params
+    )
+    assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves((g_diffusion, g_q)))
+    assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(g_policy)) > 0.0
+
+
+def test_kl_policy_loss_gradients_reach_only_the_generator_and_return_its_actions():
+    agent, nets, states, _, diff_params, q_params, gen_params = _policy_problem("implicit")
+    fake_params = jax.tree.map(lambda x: 1.01 * x, diff_params)
+
+    def loss(generator, real, fake, q):
+        return kl_policy_loss(
+            generator,
+            states,
+            sample_policy=policy_sampler(nets, agent, 1.0),
+            diffusion_apply=nets.diffusion.apply,
+            real_params=real,
+            fake_params=fake,
+            q_apply=nets.q.apply,
+            q_params=q,
+            policy_key=jax.random.key(1),
+            noise_key=jax.random.key(2),
+            agent=agent,
+        )
+
+    grads, (actions, metrics) = jax.grad(loss, argnums=(0, 1, 2, 3), has_aux=True)(
+        gen_params, diff_params, fake_params, q_params
+    )
+    assert actions.shape == (8, 2)
+    assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads[1:]))
+    assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads[0])) > 0.0
+    expected = agent.alpha * metrics["policy/kl_loss"] + metrics["policy/q_term"]
+    np.testing.assert_allclose(metrics["policy/loss"], expected, rtol=1e-6)

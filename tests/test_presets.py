@@ -2,7 +2,8 @@
 
 import pytest
 
-from dtql.presets import TABLE_4, UnknownPresetError, preset, preset_names
+from dtql.envs.registry import UnknownTaskError
+from dtql.presets import TABLE_4, UnknownPresetError, preset, preset_names, run_config
 
 
 def test_all_26_rows_of_table_4_are_presets():
@@ -11,7 +12,7 @@ def test_all_26_rows_of_table_4_are_presets():
 
 @pytest.mark.parametrize("row", TABLE_4, ids=lambda r: r.task)
 def test_preset_applies_its_row(row):
-    cfg = preset(row.task)
+    cfg = preset(row.task).learner
     assert cfg.agent.alpha == row.alpha and cfg.agent.expectile == row.expectile
     assert cfg.agent.lr == row.lr and cfg.agent.lr_decay == row.lr_decay
     assert cfg.steps == row.training_epochs * 1000 and cfg.pretrain_steps == 50_000
@@ -25,11 +26,24 @@ def test_family_settings():
         preset("hopper-medium-v2"),
         preset("pen-human-v1"),
     )
-    assert (ant.batch_size, ant.reward_transform, ant.eval_episodes) == (2048, "minus_one", 100)
-    assert (hop.batch_size, hop.reward_transform, hop.eval_episodes) == (256, "none", 10)
-    assert pen.eval_episodes == 100 and pen.agent.alpha == 1500
+    assert (ant.learner.batch_size, ant.reward_transform, ant.eval_episodes) == (
+        2048,
+        "minus_one",
+        100,
+    )
+    assert (hop.learner.batch_size, hop.reward_transform, hop.eval_episodes) == (256, "none", 10)
+    assert pen.eval_episodes == 100 and pen.learner.agent.alpha == 1500
 
 
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(UnknownPresetError, match="hopper-medium-v2"):
         preset("hopper-medium-v9")
+
+
+def test_run_config_adds_the_algorithms_defaults_as_data():
+    assert run_config("hopper-medium-v2", "kl").learner.agent.policy == "implicit"
+    dtql = run_config("hopper-medium-v2")
+    assert dtql.learner.algo == "dtql" and dtql == preset("hopper-medium-v2")
+    assert run_config("Hopper-v5", "bc").learner.steps == 1_000_000  # no Table 4 row: defaults
+    with pytest.raises(UnknownTaskError, match="unknown task"):
+        run_config("hopper-medium-v9")

@@ -2,6 +2,7 @@
 simulator; resuming a stopped run reproduces the uninterrupted run's logs exactly (CPU)."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +12,15 @@ from conftest import write_env_d4rl
 from dtql.assets import shipped_dataset
 from dtql.checkpoint import latest_checkpoint
 from dtql.cli import main
-from dtql.config import TrainConfig, replace
+from dtql.config import RunConfig, replace, upgrade_run_config
 from dtql.envs.make import make_single_env
 from dtql.envs.registry import get_task
+from dtql.evaluation import SUMMARY_KEYS
 from dtql.logger import read_metrics_csv
 from dtql.presets import preset
-from dtql.trainer import (
-    RunError,
-    load_training_data,
-    next_boundary,
-    resolve_dataset,
-    task_spaces,
-    train,
-)
+from dtql.run.loop import run_training
+from dtql.run.schedule import next_boundary
+from dtql.run.setup import RunError, load_training_data, resolve_dataset, task_spaces
 
 pytestmark = pytest.mark.slow
 
@@ -58,15 +55,18 @@ def small_config(dataset: Path, out: Path):
         cfg,
         dataset=str(dataset),
         out=str(out),
-        pretrain_steps=100,
-        steps=200,
-        batch_size=64,
         log_every=50,
         eval_every=100,
         checkpoint_every=100,
         eval_episodes=2,
         num_eval_envs=2,
-        **{"agent.hidden_dim": 64, "agent.num_candidates": 16},
+        **{
+            "learner.pretrain_steps": 100,
+            "learner.steps": 200,
+            "learner.batch_size": 64,
+            "learner.agent.hidden_dim": 64,
+            "learner.agent.num_candidates": 16,
+        },
     )
 
 
@@ -97,7 +97,8 @@ def finished_run(hopper_hdf5, tmp_path_factory):
 
 def test_train_writes_a_complete_run_folder(finished_run):
     config = json.loads((finished_run / "config.json").read_text())
-    assert config["agent"]["alpha"] == 5.0 and config["steps"] == 200  # preset, then flags
+    learner = config["learner"]
+    assert learner["agent"]["alpha"] == 5.0 and learner["steps"] == 200  # preset, then flags
     rows = read_metrics_csv(finished_run / "metrics.csv")
     assert [r["step"] for r in rows] == [50, 100, 150, 200, 250, 300]
     header = (finished_run / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -121,7 +122,7 @@ def test_resumed_run_logs_the_same_numbers_as_an_uninterrupted_one(
 ):
     cfg = small_config(hopper_hdf5, tmp_path / "resumed")
     # Stop after step 250 was logged; the last checkpoint is at 200, so step 250 is redone.
-    train(cfg, progress=False, stop_at=250)
+    run_training(cfg, progress=False, stop_at=250)
     assert latest_checkpoint(tmp_path / "resumed").name == "step_000000200.safetensors"
     assert main(["train", "--resume", str(tmp_path / "resumed")]) == 0
     full = without_timing(read_metrics_csv(finished_run / "metrics.csv"))
@@ -137,6 +138,29 @@ def test_eval_command_reevaluates_the_latest_checkpoint(finished_run, capsys):
     assert "act_mode candidates" in capsys.readouterr().out
 
 
+def test_results_use_one_vocabulary_everywhere(finished_run, capsys):
+    # result.json, `dtql eval --json` and the metric logs name every number the same way.
+    result = json.loads((finished_run / "result.json").read_text())
+    assert main(["eval", str(finished_run), "--episodes", "1", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(SUMMARY_KEYS) <= result.keys() and set(SUMMARY_KEYS) <= evaluated.keys()
+    header = (finished_run / "metrics.csv").read_text().splitlines()[0].split(",")
+    numeric = [key for key in SUMMARY_KEYS if key != "act_mode"]
+    assert all(f"eval/{key}" in header for key in numeric)
+
+
+def test_a_run_folder_from_before_the_learner_split_still_evaluates(finished_run, tmp_path, capsys):
+    # Older runs wrote one flat config.json (algo, steps, agent beside task); it still loads.
+    old = tmp_path / "old-run"
+    shutil.copytree(finished_run, old)
+    config = json.loads((old / "config.json").read_text())
+    flat = {key: value for key, value in config.items() if key != "learner"}
+    (old / "config.json").write_text(json.dumps({**flat, **config["learner"]}))
+    assert upgrade_run_config(json.loads((old / "config.json").read_text())) == config
+    assert main(["eval", str(old), "--episodes", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 300
+
+
 def test_train_refuses_to_overwrite_a_run(finished_run, hopper_hdf5, capsys):
     code = main(["train", "--dataset", str(hopper_hdf5), "--out", str(finished_run), *FLAGS])
     assert code == 2 and "already holds a run" in capsys.readouterr().err
@@ -145,11 +169,10 @@ def test_train_refuses_to_overwrite_a_run(finished_run, hopper_hdf5, capsys):
 def test_chunks_end_at_every_boundary():
     cfg = replace(
         preset("hopper-medium-v2"),
-        pretrain_steps=70,
-        steps=100,
         log_every=50,
         eval_every=40,
         checkpoint_every=1000,
+        **{"learner.pretrain_steps": 70, "learner.steps": 100},
     )
     ends, step = [], 0
     while step < 170:
@@ -160,7 +183,7 @@ def test_chunks_end_at_every_boundary():
 
 def test_resume_needs_a_run_folder(tmp_path):
     with pytest.raises(RunError, match="config.json"):
-        train(preset("hopper-medium-v2"), resume_dir=str(tmp_path))
+        run_training(preset("hopper-medium-v2"), resume_dir=str(tmp_path))
 
 
 @pytest.mark.parametrize("task_name", ["antmaze-umaze-v2", "pen-human-v1", "kitchen-complete-v0"])
@@ -184,7 +207,7 @@ def test_short_run_on_a_robotics_task(task_name, tmp_path, capsys):
 
 
 def test_train_without_a_dataset_uses_the_shipped_default():
-    cfg = TrainConfig()  # task hopper-medium-v2, no --dataset
+    cfg = RunConfig()  # task hopper-medium-v2, no --dataset
     path = Path(resolve_dataset(cfg))
     assert path == shipped_dataset(cfg.task) and (path / "collect_info.json").is_file()
     task = get_task(cfg.task)

@@ -1,7 +1,8 @@
 """The `dtql` command: a thin dispatcher over train | eval | presets | data | toy | collect.
 
-Config resolution for `dtql train`: dataclass defaults, then the task's preset (Table 4), then
-the command-line flags. This is the only module that reads argv; nothing imports it.
+Config resolution for `dtql train`: ``presets.run_config`` (dataclass defaults, the task's Table 4
+preset, the algorithm's defaults), then the command-line flags. This is the only module that
+reads argv; nothing imports it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 
 import tyro
 
-from dtql.config import TrainConfig, to_dict
+from dtql.config import LearnerConfig, RunConfig, to_dict
 
 USAGE = """usage: dtql {train,eval,presets,data,toy,collect} ...
 
@@ -28,45 +29,34 @@ USAGE = """usage: dtql {train,eval,presets,data,toy,collect} ...
 
 `dtql COMMAND --help` describes each command's flags."""
 
-DEFAULT_TASK = TrainConfig.task
-
 
 class CommandError(Exception):
     """Bad usage; printed as one line, exit code 2."""
 
 
-def _task_from_argv(argv: list[str]) -> str:
+def _flag_value(argv: list[str], flag: str, default: str) -> str:
+    """The value of ``--flag VALUE`` or ``--flag=VALUE`` in ``argv``, else ``default``."""
     for i, arg in enumerate(argv):
-        if arg == "--task" and i + 1 < len(argv):
+        if arg == flag and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith("--task="):
+        if arg.startswith(flag + "="):
             return arg.split("=", 1)[1]
-    return DEFAULT_TASK
+    return default
 
 
-def resolve_train_config(argv: list[str]) -> TrainConfig:
-    """Defaults, then the task's preset, then the flags in ``argv``."""
-    from dtql.envs.registry import get_task
-    from dtql.presets import preset, preset_names
+def resolve_train_config(argv: list[str]) -> RunConfig:
+    """The task's and algorithm's starting config (``presets.run_config``), then the flags."""
+    from dtql.presets import preset_names, run_config
 
-    task = _task_from_argv(argv)
-    if task in preset_names():
-        base = preset(task)
-    else:
-        get_task(task)  # an unknown task fails here, with the list of known ones
+    task = _flag_value(argv, "--task", RunConfig.task)
+    algo = _flag_value(argv, "--algo", LearnerConfig.algo)
+    if task not in preset_names():
         print(f"note: {task} has no Table 4 preset; using the default hyperparameters")
-        base = TrainConfig(task=task)
-    cfg = tyro.cli(TrainConfig, default=base, args=argv, prog="dtql train")
-    if cfg.algo == "kl" and "--agent.policy" not in argv:
-        # The KL baseline's generator is implicit (Appendix D); make that the default for it.
-        from dtql.config import replace
-
-        cfg = replace(cfg, **{"agent.policy": "implicit"})
-    return cfg
+    return tyro.cli(RunConfig, default=run_config(task, algo), args=argv, prog="dtql train")
 
 
 def cmd_train(argv: list[str]) -> int:
-    from dtql.trainer import train
+    from dtql.run.loop import run_training
 
     if "--resume" in argv:
         i = argv.index("--resume")
@@ -74,11 +64,11 @@ def cmd_train(argv: list[str]) -> int:
             raise CommandError(
                 "--resume RUN_DIR takes no other flags: the run's config.json is used"
             )
-        result = train(TrainConfig(), resume_dir=argv[1])
+        result = run_training(RunConfig(), resume_dir=argv[1])
     else:
         cfg = resolve_train_config(argv)
         print("config:", json.dumps(to_dict(cfg)))
-        result = train(cfg)
+        result = run_training(cfg)
     score = result.get("normalized_score_mean")
     shown = "n/a" if score is None else f"{score:.1f} ± {result['normalized_score_stderr']:.1f}"
     print(
@@ -105,7 +95,7 @@ class EvalArgs:
 
 
 def cmd_eval(argv: list[str]) -> int:
-    from dtql.trainer import evaluate_run
+    from dtql.run.acting import evaluate_run
 
     args = tyro.cli(EvalArgs, args=argv, prog="dtql eval")
     result = evaluate_run(args.run_dir, episodes=args.episodes, act_mode=args.act_mode)
@@ -128,11 +118,11 @@ def cmd_presets(argv: list[str]) -> int:
         raise CommandError("`dtql presets` takes no arguments")
     for name in preset_names():
         cfg = preset(name)
-        a = cfg.agent
+        learner, a = cfg.learner, cfg.learner.agent
         print(
             f"{name} alpha={a.alpha:g} expectile={a.expectile:g} entropy_coef={a.entropy_coef:g} "
-            f"lr={a.lr:g} lr_decay={a.lr_decay} pretrain_steps={cfg.pretrain_steps} "
-            f"steps={cfg.steps} batch_size={cfg.batch_size} "
+            f"lr={a.lr:g} lr_decay={a.lr_decay} pretrain_steps={learner.pretrain_steps} "
+            f"steps={learner.steps} batch_size={learner.batch_size} "
             f"reward_transform={cfg.reward_transform} eval_episodes={cfg.eval_episodes}"
         )
     return 0
@@ -171,7 +161,7 @@ def cmd_data(argv: list[str]) -> int:
 
 
 def cmd_toy(argv: list[str]) -> int:
-    from dtql.toy import ToyArgs, run_toy
+    from dtql.toylab import ToyArgs, run_toy
 
     return run_toy(tyro.cli(ToyArgs, args=argv, prog="dtql toy"))
 
@@ -197,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     from dtql.data import DatasetError
     from dtql.envs.registry import UnknownTaskError
     from dtql.presets import UnknownPresetError
-    from dtql.trainer import RunError
+    from dtql.run.setup import RunError
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):

@@ -1,8 +1,14 @@
-"""Typed, frozen configuration for every algorithm and for a training run.
+"""Typed, frozen configuration: what the learner computes, and how a run is hosted.
+
+- ``LearnerConfig`` is everything the jitted update reads (the algorithm, its schedule, batch
+  size and ``AgentConfig``). It is hashable and is the update's static argument, so runs that
+  differ only in host settings share compiled code, and the update cannot read a host setting.
+- ``RunConfig`` is one training run: task, data, seed, evaluation, logging, output, and its
+  ``learner``. Its flags are flat (``--steps``, ``--agent.alpha``): the learner's prefix is
+  omitted on the command line.
 
 Defaults are the paper's (and, where the paper is silent, the authors' released code, see
-``shared/spec/REFERENCE.md``). The frozen dataclasses are hashable, so a whole config can be a
-static argument of a jitted function. Stdlib only.
+``shared/spec/REFERENCE.md``).
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Any, Literal
+
+import tyro
 
 Algo = Literal["dtql", "kl", "iql", "bc"]
 PolicyKind = Literal["gaussian", "implicit"]
@@ -42,13 +50,14 @@ class AgentConfig:
     """Hyperparameters of the learners. Every algorithm reads the fields it needs.
 
     DTQL (Eq. 5): policy loss = alpha * L_TR - min(Q1, Q2) + entropy_coef * NLL(dataset action).
-    Critics (Eqs. 6, 7): IQL with expectile ``expectile`` and soft target rate ``tau``.
+    Critics (Eqs. 6, 7): IQL with expectile ``expectile`` and soft target-update rate ``tau``
+    (the paper writes both as tau; here ``tau`` is only the target-update rate).
     """
 
     alpha: float = 1.0
     """Weight of the diffusion trust-region loss in the policy loss (Eq. 5)."""
     expectile: float = 0.7
-    """IQL expectile tau of the value loss (Eq. 6); Table 4's column tau."""
+    """IQL expectile of the value loss (Eq. 6); the column Table 4 calls tau."""
     entropy_coef: float = 0.0
     """Weight of the entropy term: NLL of the dataset action under the Gaussian policy (App. E)."""
     discount: float = 0.99
@@ -86,23 +95,34 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """One training run: data, schedule, evaluation, output. CLI flags override every field."""
+class LearnerConfig:
+    """What the jitted update sees: the algorithm, its schedule and hyperparameters."""
+
+    algo: Algo = "dtql"
+    """dtql, or a baseline on the same networks and critics: kl, iql, bc."""
+    pretrain_steps: int = 50_000
+    """Steps that train only the diffusion model and the critics."""
+    steps: int = 1_000_000
+    """Steps of the main phase, after pretraining."""
+    batch_size: int = 256
+    agent: AgentConfig = field(default_factory=AgentConfig)
+
+    @property
+    def total_steps(self) -> int:
+        return self.pretrain_steps + self.steps
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run: data, evaluation, output and the learner; flags override every field."""
 
     task: str = "hopper-medium-v2"
     """Task preset name (`dtql presets` lists them); fixes the eval env and reference scores."""
     dataset: str | None = None
     """D4RL .hdf5 path or name, Minari id or folder, or .npz; None: the task's default."""
-    algo: Algo = "dtql"
-    """dtql, or a baseline on the same networks and critics: kl, iql, bc."""
     seed: int = 0
-    pretrain_steps: int = 50_000
-    """Steps that train only the diffusion model and the critics (targets frozen)."""
-    steps: int = 1_000_000
-    """Steps of the main phase, after pretraining."""
-    batch_size: int = 256
     reward_transform: RewardTransform = "none"
-    """'minus_one' gives r - 1 (AntMaze)."""
+    """'minus_one' gives r - 1 (AntMaze); applied once to the dataset on the host."""
     eval_every: int = 50_000
     """Evaluate every this many steps of the whole run; 0 evaluates only at the end."""
     eval_episodes: int = 10
@@ -115,7 +135,24 @@ class TrainConfig:
     checkpoint_every: int = 50_000
     out: str | None = None
     """Run folder; None: runs/<task>-<algo>-s<seed>-<time>."""
-    agent: AgentConfig = field(default_factory=AgentConfig)
+    # name="" keeps the learner's flags flat: --steps, --agent.alpha (not --learner.steps).
+    learner: Annotated[LearnerConfig, tyro.conf.arg(name="")] = field(default_factory=LearnerConfig)
+
+
+LEARNER_FIELDS = tuple(f.name for f in dataclasses.fields(LearnerConfig))
+
+
+def upgrade_run_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A run's config.json as ``RunConfig`` reads it today.
+
+    Run folders written before the learner/run split hold one flat dict (``algo``, ``steps``,
+    ``agent`` ... beside ``task``); their learner fields move under ``learner``.
+    """
+    if "learner" in data:
+        return data
+    learner = {key: data[key] for key in LEARNER_FIELDS if key in data}
+    rest = {key: value for key, value in data.items() if key not in LEARNER_FIELDS}
+    return {**rest, "learner": learner}
 
 
 def replace(cfg, **changes):

@@ -1,8 +1,9 @@
 """The EDM noise schedule and preconditioning (Karras et al. 2022; the paper's Appendix C).
 
 Everything the diffusion model needs to know about noise lives here: how sigma is drawn, the four
-preconditioning coefficients, the denoiser D built around a raw network F, and the weighted
-denoising loss shared by behaviour cloning (Eq. 2) and the trust-region loss (Eq. 4).
+preconditioning coefficients, the denoiser D built around a raw network F, and the one weighted
+denoising error shared by behaviour cloning (Eq. 2), the trust-region loss (Eq. 4), the KL
+baseline's noisy actions and the toy lab's loss map.
 
 One deliberate difference from the paper's text: Appendix C prints c_in = 1 / (sigma^2 +
 sigma_data^2), without the square root that EDM (which the paper says it follows) has. We use
@@ -65,6 +66,42 @@ def loss_weight(sigma: jax.Array, sigma_data: float) -> jax.Array:
     return 1.0 / c_out**2
 
 
+def sample_noise(
+    key: jax.Array, shape: tuple[int, ...], cfg: EDMConfig
+) -> tuple[jax.Array, jax.Array]:
+    """One noise draw for actions of ``shape`` [B, A]: sigma [B, 1] and eps [B, A]."""
+    key_sigma, key_eps = jax.random.split(key)
+    return sample_sigma(key_sigma, (shape[0], 1), cfg), jax.random.normal(key_eps, shape)
+
+
+def add_noise(actions: jax.Array, sigma: jax.Array, eps: jax.Array) -> jax.Array:
+    """The forward process a_t = alpha_t a + sigma_t eps with alpha_t = 1 (Appendix C)."""
+    return actions + sigma * eps
+
+
+def denoising_error(
+    raw_network: RawNetwork,
+    actions: jax.Array,
+    states: jax.Array,
+    sigma: jax.Array,
+    eps: jax.Array,
+    cfg: EDMConfig,
+    max_action: float,
+) -> jax.Array:
+    """Per-sample weighted denoising error lambda(sigma) ||D(a + sigma eps, sigma | s) - a||^2.
+
+    The one noising-and-weighting rule of the package: the BC loss (Eq. 2), the trust-region
+    loss (Eq. 4) and the toy lab's loss map all go through it. ``actions`` [B, A], ``states``
+    [B, S], ``sigma`` [B, 1] (or a scalar), ``eps`` [B, A]; returns [B] (mean over action
+    dims). Gradients flow into ``actions`` through both the noisy input and the target, which
+    the trust-region loss relies on.
+    """
+    denoised = denoise(raw_network, add_noise(actions, sigma, eps), sigma, states, cfg.sigma_data)
+    if cfg.clamp_denoised:  # released-code option
+        denoised = jnp.clip(denoised, -max_action, max_action)
+    return jnp.mean(loss_weight(sigma, cfg.sigma_data) * (denoised - actions) ** 2, axis=-1)
+
+
 def weighted_denoising_loss(
     raw_network: RawNetwork,
     actions: jax.Array,
@@ -73,16 +110,6 @@ def weighted_denoising_loss(
     cfg: EDMConfig,
     max_action: float,
 ) -> jax.Array:
-    """Per-sample weighted denoising error lambda(sigma) ||D(a + sigma eps, sigma | s) - a||^2.
-
-    ``actions`` [B, A], ``states`` [B, S]; returns [B] (mean over action dims; the caller reduces
-    over the batch). One sigma and one eps per sample. Gradients flow into ``actions`` through
-    both the noisy input and the target, which the trust-region loss relies on.
-    """
-    key_sigma, key_eps = jax.random.split(key)
-    sigma = sample_sigma(key_sigma, (actions.shape[0], 1), cfg)
-    eps = jax.random.normal(key_eps, actions.shape)
-    denoised = denoise(raw_network, actions + sigma * eps, sigma, states, cfg.sigma_data)
-    if cfg.clamp_denoised:  # released-code option
-        denoised = jnp.clip(denoised, -max_action, max_action)
-    return jnp.mean(loss_weight(sigma, cfg.sigma_data) * (denoised - actions) ** 2, axis=-1)
+    """``denoising_error`` at a fresh noise draw: one sigma and one eps per sample. Returns [B]."""
+    sigma, eps = sample_noise(key, actions.shape, cfg)
+    return denoising_error(raw_network, actions, states, sigma, eps, cfg, max_action)

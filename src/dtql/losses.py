@@ -1,16 +1,36 @@
-"""Pure loss functions. Each returns a scalar; the equation it implements is in its docstring.
+"""Pure loss functions, one per equation; the equation number is in each docstring.
 
-Networks come in as bound callables (parameters already applied), so the gradient path is
-explicit at the call site: whatever the caller differentiates with respect to is what learns.
+- Eq. 2 ``diffusion_bc_loss``, Eq. 4 ``trust_region_loss``, Eq. 5 ``dtql_policy_loss``,
+  Eq. 6 ``value_loss``, Eq. 7 ``q_loss``; Appendix D's Eq. 12 ``kl_regularization_loss`` and
+  the KL baseline's policy loss ``kl_policy_loss``; the entropy term's ``dataset_nll``; IQL's
+  ``awr_loss``.
+
+Networks come in as Flax ``apply`` functions with their parameters, so the gradient path is
+explicit: a model that must not learn from a loss has its parameters under ``stop_gradient``
+inside that loss, whatever the caller differentiates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
-from dtql.config import EDMConfig
-from dtql.edm import RawNetwork, weighted_denoising_loss
+from dtql.config import AgentConfig, EDMConfig
+from dtql.edm import RawNetwork, add_noise, denoise, sample_noise, weighted_denoising_loss
+
+Metrics = dict[str, jax.Array]
+# The raw diffusion network's Flax apply: (params, c_in a_noisy, c_noise, s) -> F [B, A].
+DiffusionApply = Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
+# The twin critics' Flax apply: (params, s, a) -> [2, B].
+TwinQApply = Callable[[Any, jax.Array, jax.Array], jax.Array]
+# A one-step policy: (params, s, key) -> (a_theta [B, A], (mean, log_std) of the Gaussian or None).
+SamplePolicy = Callable[
+    [Any, jax.Array, jax.Array], tuple[jax.Array, tuple[jax.Array, jax.Array] | None]
+]
 
 
 def diffusion_bc_loss(
@@ -26,7 +46,8 @@ def diffusion_bc_loss(
 
 
 def trust_region_loss(
-    frozen_diffusion: RawNetwork,
+    diffusion_apply: DiffusionApply,
+    diffusion_params: Any,
     policy_actions: jax.Array,
     states: jax.Array,
     key: jax.Array,
@@ -35,17 +56,66 @@ def trust_region_loss(
 ) -> jax.Array:
     """Eq. 4: the diffusion trust-region loss, the denoising loss at the policy's actions a_theta.
 
-    ``frozen_diffusion`` must be the behaviour-cloning network with its parameters under
-    ``stop_gradient``: only the one-step policy learns from this loss. Fresh sigma and eps are
-    drawn; the gradient reaches a_theta through the noisy input and through the target.
+    The behaviour-cloning model is frozen here (its parameters are under ``stop_gradient``):
+    only a_theta, and through it the one-step policy, learns from this loss. Fresh sigma and eps
+    are drawn; the gradient reaches a_theta through the noisy input and through the target.
     """
-    return jnp.mean(
-        weighted_denoising_loss(frozen_diffusion, policy_actions, states, key, cfg, max_action)
+    frozen = partial(diffusion_apply, jax.lax.stop_gradient(diffusion_params))
+    return jnp.mean(weighted_denoising_loss(frozen, policy_actions, states, key, cfg, max_action))
+
+
+def q_term(q_apply: TwinQApply, q_params: Any, states: jax.Array, actions: jax.Array) -> jax.Array:
+    """-E[min(Q1, Q2)(s, a_theta)], the critics frozen: the Q term of Eqs. 5 and 12's loss."""
+    q = q_apply(jax.lax.stop_gradient(q_params), states, actions)
+    return -jnp.mean(jnp.min(q, axis=0))
+
+
+def dtql_policy_loss(
+    policy_params: Any,
+    states: jax.Array,
+    dataset_actions: jax.Array,
+    *,
+    sample_policy: SamplePolicy,
+    diffusion_apply: DiffusionApply,
+    diffusion_params: Any,
+    q_apply: TwinQApply,
+    q_params: Any,
+    policy_key: jax.Array,
+    noise_key: jax.Array,
+    agent: AgentConfig,
+    max_action: float,
+) -> tuple[jax.Array, Metrics]:
+    """Eq. 5: L_pi(theta) = alpha L_TR(theta) - E[min(Q1, Q2)(s, a_theta)] (+ entropy term).
+
+    a_theta ~ pi_theta(. | s) is drawn with ``policy_key``; L_TR (Eq. 4) uses ``noise_key``. With
+    ``agent.entropy_coef`` > 0 the entropy term of Section 2.4 / Appendix E adds
+    entropy_coef * NLL of the dataset action under the Gaussian policy. The diffusion model
+    and the critics are frozen inside: gradients reach the policy's parameters only.
+    Returns (loss, metrics).
+    """
+    actions, gaussian = sample_policy(policy_params, states, policy_key)
+    tr_loss = trust_region_loss(
+        diffusion_apply, diffusion_params, actions, states, noise_key, agent.edm, max_action
     )
+    q_loss_term = q_term(q_apply, q_params, states, actions)
+    nll_term = jnp.zeros(())
+    if agent.entropy_coef > 0.0:
+        mean, log_std = gaussian
+        nll_term = jnp.mean(dataset_nll(mean, log_std, dataset_actions, max_action))
+    loss = agent.alpha * tr_loss + q_loss_term + agent.entropy_coef * nll_term
+    std = jnp.exp(gaussian[1]).mean() if gaussian is not None else jnp.zeros(())
+    return loss, {
+        "policy/loss": loss,
+        "policy/tr_loss": tr_loss,
+        "policy/q_term": q_loss_term,
+        "policy/nll_term": nll_term,
+        "policy/std_mean": std,
+    }
 
 
 def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
-    """L_2^tau(u) = |tau - 1(u < 0)| u^2, elementwise (the asymmetric loss of Eq. 6)."""
+    """L_2^e(u) = |e - 1(u < 0)| u^2 for the expectile e, elementwise (the asymmetric loss of Eq. 6;
+    the paper writes the expectile as tau, which this package keeps for the target-update rate)."""
     weight = jnp.where(diff < 0, 1.0 - expectile, expectile)
     return weight * diff**2
 
@@ -86,7 +156,7 @@ def dataset_nll(
     return -jnp.sum(log_prob, axis=-1)
 
 
-def kl_distill_loss(
+def kl_regularization_loss(
     policy_actions: jax.Array, real_denoised: jax.Array, fake_denoised: jax.Array
 ) -> jax.Array:
     """Eq. 12 (Appendix D, Algorithm 2): the KL behaviour-regularisation surrogate.
@@ -101,6 +171,41 @@ def kl_distill_loss(
     grad = (fake_denoised - real_denoised) / jax.lax.stop_gradient(weight)
     target = jax.lax.stop_gradient(policy_actions - grad)
     return 0.5 * jnp.mean((policy_actions - target) ** 2)
+
+
+def kl_policy_loss(
+    policy_params: Any,
+    states: jax.Array,
+    *,
+    sample_policy: SamplePolicy,
+    diffusion_apply: DiffusionApply,
+    real_params: Any,
+    fake_params: Any,
+    q_apply: TwinQApply,
+    q_params: Any,
+    policy_key: jax.Array,
+    noise_key: jax.Array,
+    agent: AgentConfig,
+) -> tuple[jax.Array, tuple[jax.Array, Metrics]]:
+    """The KL baseline's policy loss: alpha L_KL(theta) (Eq. 12) - E[min(Q1, Q2)(s, a_theta)].
+
+    The real (BC) and fake denoisers see one shared noisy a_theta (one sigma and eps per sample
+    from ``noise_key``) and are not differentiated; the critics are frozen. Returns (loss,
+    (a_theta, metrics)): the fake model is then fitted to the detached a_theta.
+    """
+    actions, _ = sample_policy(policy_params, states, policy_key)
+    sigma, eps = sample_noise(noise_key, actions.shape, agent.edm)
+    noisy = add_noise(jax.lax.stop_gradient(actions), sigma, eps)
+    sigma_data = agent.edm.sigma_data
+    real = partial(diffusion_apply, jax.lax.stop_gradient(real_params))
+    fake = partial(diffusion_apply, jax.lax.stop_gradient(fake_params))
+    real_denoised = denoise(real, noisy, sigma, states, sigma_data)
+    fake_denoised = denoise(fake, noisy, sigma, states, sigma_data)
+    kl_loss = kl_regularization_loss(actions, real_denoised, fake_denoised)
+    q_loss_term = q_term(q_apply, q_params, states, actions)
+    loss = agent.alpha * kl_loss + q_loss_term
+    metrics = {"policy/loss": loss, "policy/kl_loss": kl_loss, "policy/q_term": q_loss_term}
+    return loss, (actions, metrics)
 
 
 def awr_loss(

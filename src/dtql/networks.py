@@ -1,4 +1,4 @@
-"""Flax modules: the raw diffusion network F, twin Q, V and the one-step policies.
+"""Flax modules: the raw diffusion network F, twin Q, V and the Gaussian one-step policy.
 
 Architectures follow Appendix E and the released code (REFERENCE.md). No losses here.
 """
@@ -50,8 +50,8 @@ def sinusoidal_embedding(x: jax.Array, dim: int) -> jax.Array:
     return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
-class DenoiserNetwork(nn.Module):
-    """The raw network F(c_in a_noisy, c_noise | s) that ``edm.denoise`` preconditions.
+class DiffusionNetwork(nn.Module):
+    """EDM's raw network F(c_in a_noisy, c_noise | s); the denoiser is D = ``edm.denoise``(F).
 
     Input: [c_in a_noisy, state, time embedding of c_noise]; a 4-layer Mish MLP (Appendix E).
     """

@@ -1,14 +1,18 @@
-"""Task presets: the 26 rows of the paper's Table 4 as data.
+"""Task presets: the 26 rows of the paper's Table 4, and per-algorithm defaults, as data.
 
-A preset is the dataclass defaults, then the family's settings (batch size, reward transform and
-evaluation episodes from REFERENCE.md), then the row of Table 4. One epoch is 1000 steps.
+A run's starting config (``run_config``) is the dataclass defaults, then the family's settings
+(batch size, reward transform and evaluation episodes from REFERENCE.md), then the row of Table 4
+(when the task has one), then the algorithm's own defaults (``ALGORITHM_DEFAULTS``). Flags go on
+top. One epoch is 1000 steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from dtql.config import AgentConfig, TrainConfig, replace
+from dtql.config import AgentConfig, RunConfig, replace
+from dtql.envs.registry import get_task
 
 STEPS_PER_EPOCH = 1000
 
@@ -59,11 +63,17 @@ TABLE_4: tuple[Table4Row, ...] = (
 # fmt: on
 
 # Settings shared by a family of tasks (REFERENCE.md: batch size, reward transform, episodes).
-FAMILY_SETTINGS: dict[str, dict] = {
-    "locomotion": {"batch_size": 256, "reward_transform": "none", "eval_episodes": 10},
-    "antmaze": {"batch_size": 2048, "reward_transform": "minus_one", "eval_episodes": 100},
-    "adroit": {"batch_size": 256, "reward_transform": "none", "eval_episodes": 100},
-    "kitchen": {"batch_size": 256, "reward_transform": "none", "eval_episodes": 100},
+FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
+    "locomotion": {"learner.batch_size": 256, "reward_transform": "none", "eval_episodes": 10},
+    "antmaze": {"learner.batch_size": 2048, "reward_transform": "minus_one", "eval_episodes": 100},
+    "adroit": {"learner.batch_size": 256, "reward_transform": "none", "eval_episodes": 100},
+    "kitchen": {"learner.batch_size": 256, "reward_transform": "none", "eval_episodes": 100},
+}
+
+# What an algorithm needs that the defaults do not give it; flags still override these.
+ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
+    # The KL baseline's generator is implicit (Appendix D).
+    "kl": {"learner.agent.policy": "implicit"},
 }
 
 FAMILY_OF_PREFIX = {
@@ -101,22 +111,30 @@ def table4_row(task: str) -> Table4Row:
     raise UnknownPresetError(f"unknown preset {task!r}; known presets: {', '.join(preset_names())}")
 
 
-def preset(task: str) -> TrainConfig:
+def preset(task: str) -> RunConfig:
     """Defaults, then the family's settings, then the task's row of Table 4."""
     row = table4_row(task)
-    cfg = TrainConfig(task=task)
-    cfg = replace(cfg, **FAMILY_SETTINGS[family_of(task)])
+    cfg = replace(RunConfig(task=task), **FAMILY_SETTINGS[family_of(task)])
     agent: AgentConfig = replace(
-        cfg.agent,
+        cfg.learner.agent,
         alpha=float(row.alpha),
         expectile=row.expectile,
         entropy_coef=1.0 if row.entropy_term else 0.0,
         lr=row.lr,
         lr_decay=row.lr_decay,
     )
-    return replace(
-        cfg,
+    learner = replace(
+        cfg.learner,
         agent=agent,
         pretrain_steps=row.pretrain_epochs * STEPS_PER_EPOCH,
         steps=row.training_epochs * STEPS_PER_EPOCH,
     )
+    return replace(cfg, learner=learner)
+
+
+def run_config(task: str, algo: str = "dtql") -> RunConfig:
+    """A run's config before flags: the task's preset (or the defaults, for a task with no
+    Table 4 row), with ``algo`` and its ``ALGORITHM_DEFAULTS``. An unknown task is an error."""
+    get_task(task)  # an unknown task fails here, with the list of known ones
+    cfg = preset(task) if task in preset_names() else RunConfig(task=task)
+    return replace(cfg, **{"learner.algo": algo, **ALGORITHM_DEFAULTS.get(algo, {})})

@@ -1,4 +1,9 @@
-"""The algorithms, each one module, behind one common interface.
+"""The algorithms, each one module whose update step reads whole, behind one interface.
+
+Shared pieces: ``common`` (device data, optimisers, ``run_steps``), ``critics`` (IQL, Eqs. 6, 7),
+``diffusion`` (the BC model, Eq. 2), ``policies`` (the one-step policy and acting). Then one module
+per algorithm: ``dtql`` (Algorithm 1), ``kl`` (Algorithm 2), ``iql`` and ``bc``. Algorithms import
+config, networks, losses and edm; never data, envs, runs, evaluation or the CLI.
 
 ``Algorithm`` bundles what the training loop needs: build a state, one pretraining step, one
 main-phase step, the switch between the phases, and the two ways of acting.
@@ -12,10 +17,10 @@ from typing import Any, NamedTuple
 from dtql.algos import bc, dtql, iql, kl
 from dtql.algos.common import StepFn
 from dtql.algos.policies import act_candidates, act_mean
-from dtql.config import TrainConfig
+from dtql.config import LearnerConfig
 
 
-def _unchanged(state: Any, cfg: TrainConfig) -> Any:
+def _unchanged(state: Any, cfg: LearnerConfig) -> Any:
     return state
 
 
@@ -24,7 +29,7 @@ class Algorithm(NamedTuple):
     init: Callable[..., Any]  # (key, cfg, obs_dim, act_dim, max_action) -> state
     pretrain_step: StepFn
     train_step: StepFn
-    start_main_phase: Callable[[Any, TrainConfig], Any]
+    start_main_phase: Callable[[Any, LearnerConfig], Any]
     act_mean: Callable[..., Any]  # (state, observations, cfg) -> actions
     act_candidates: Callable[..., Any] | None  # (state, observations, key, cfg); None: no critic
 

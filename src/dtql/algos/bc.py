@@ -17,7 +17,7 @@ from dtql.algos.common import (
     init_trainable,
     make_optimizer,
 )
-from dtql.config import TrainConfig
+from dtql.config import LearnerConfig
 from dtql.losses import dataset_nll
 
 
@@ -28,12 +28,12 @@ class BCState:
     max_action: float = struct.field(pytree_node=False)
 
 
-def policy_optimizer(cfg: TrainConfig):
+def policy_optimizer(cfg: LearnerConfig):
     return make_optimizer(cfg.agent.lr, cfg, trains_in_pretrain=True)
 
 
 def init_bc(
-    key: jax.Array, cfg: TrainConfig, obs_dim: int, act_dim: int, max_action: float
+    key: jax.Array, cfg: LearnerConfig, obs_dim: int, act_dim: int, max_action: float
 ) -> BCState:
     if cfg.agent.policy != "gaussian":
         raise ValueError("algo 'bc' fits a Gaussian policy: set agent.policy=gaussian")
@@ -43,7 +43,7 @@ def init_bc(
 
 
 def train_step(
-    state: BCState, batch: Batch, key: jax.Array, cfg: TrainConfig
+    state: BCState, batch: Batch, key: jax.Array, cfg: LearnerConfig
 ) -> tuple[BCState, Metrics]:
     nets = build_networks(cfg.agent, state.act_dim)
 

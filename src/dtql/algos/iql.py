@@ -12,18 +12,15 @@ from flax import struct
 
 from dtql.algos.common import (
     Batch,
-    Critics,
     Metrics,
     Trainable,
     apply_gradients,
     build_networks,
-    init_critics,
     init_trainable,
-    make_optimizer,
-    min_q,
-    update_critics,
 )
-from dtql.config import TrainConfig
+from dtql.algos.critics import Critics, critic_step, init_critics, min_q
+from dtql.algos.policies import policy_optimizer
+from dtql.config import LearnerConfig
 from dtql.losses import awr_loss, dataset_nll
 
 
@@ -35,12 +32,8 @@ class IQLState:
     max_action: float = struct.field(pytree_node=False)
 
 
-def policy_optimizer(cfg: TrainConfig):
-    return make_optimizer(cfg.agent.lr, cfg, trains_in_pretrain=False)
-
-
 def init_iql(
-    key: jax.Array, cfg: TrainConfig, obs_dim: int, act_dim: int, max_action: float
+    key: jax.Array, cfg: LearnerConfig, obs_dim: int, act_dim: int, max_action: float
 ) -> IQLState:
     if cfg.agent.policy != "gaussian":
         raise ValueError("algo 'iql' extracts a Gaussian policy: set agent.policy=gaussian")
@@ -56,21 +49,21 @@ def init_iql(
 
 
 def pretrain_step(
-    state: IQLState, batch: Batch, key: jax.Array, cfg: TrainConfig
+    state: IQLState, batch: Batch, key: jax.Array, cfg: LearnerConfig
 ) -> tuple[IQLState, Metrics]:
     nets = build_networks(cfg.agent, state.act_dim)
-    critics, metrics = update_critics(
+    critics, metrics = critic_step(
         state.critics, batch, nets, cfg, update_target=cfg.agent.target_update_in_pretrain
     )
     return state.replace(critics=critics), metrics
 
 
 def train_step(
-    state: IQLState, batch: Batch, key: jax.Array, cfg: TrainConfig
+    state: IQLState, batch: Batch, key: jax.Array, cfg: LearnerConfig
 ) -> tuple[IQLState, Metrics]:
     agent = cfg.agent
     nets = build_networks(agent, state.act_dim)
-    critics, critic_metrics = update_critics(state.critics, batch, nets, cfg, update_target=True)
+    critics, critic_metrics = critic_step(state.critics, batch, nets, cfg, update_target=True)
     q = min_q(nets, critics.target_q_params, batch.observations, batch.actions)
     advantages = q - nets.value.apply(critics.value.params, batch.observations)
 

@@ -1,12 +1,12 @@
-"""The one-step policy pi_theta, in its two forms (Section 2.4):
+"""The one-step policy pi_theta, in its two forms (Section 2.4), and how it acts:
 
 - ``gaussian``: a = tanh(mean(s) + std(s) eps) * max_action (reparameterised);
 - ``implicit``: a = D_theta(scale * z, sigma=scale | s), z ~ N(0, I), the diffusion architecture
   used as a one-step generator (as in the released KL baseline); unsquashed.
 
-Both expose the same three functions: ``init_policy_params``, ``sample_actions`` (stochastic,
-differentiable in the parameters) and ``deterministic_actions`` (the mean action used at
-evaluation: tanh(mean) for the Gaussian, z = 0 for the implicit policy).
+Both expose ``init_policy_params``, ``sample_actions`` (stochastic, differentiable in the
+parameters) and ``deterministic_actions`` (the mean action used at evaluation: tanh(mean) for
+the Gaussian, z = 0 for the implicit policy). Acting: ``act_mean`` and ``act_candidates``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from dtql.algos.common import Networks, build_networks, select_by_q, tanh_gaussian_sample
-from dtql.config import AgentConfig, TrainConfig
+from dtql.algos.common import Networks, build_networks, make_optimizer
+from dtql.algos.critics import min_q
+from dtql.algos.diffusion import bind_raw_network
+from dtql.config import AgentConfig, LearnerConfig
 from dtql.edm import denoise
+from dtql.losses import SamplePolicy
+
+
+def policy_optimizer(cfg: LearnerConfig):
+    """The one-step policy's Adam: it waits during pretraining, so its schedule starts after."""
+    return make_optimizer(cfg.agent.lr, cfg, trains_in_pretrain=False)
 
 
 def init_policy_params(
@@ -30,15 +38,20 @@ def init_policy_params(
     return nets.diffusion.init(key, act, act[:, :1], obs)
 
 
+def tanh_gaussian_sample(
+    mean: jax.Array, log_std: jax.Array, key: jax.Array, max_action: float
+) -> jax.Array:
+    """a = tanh(mean + std eps) * max_action, reparameterised."""
+    eps = jax.random.normal(key, mean.shape)
+    return jnp.tanh(mean + jnp.exp(log_std) * eps) * max_action
+
+
 def _implicit_actions(
     nets: Networks, params: Any, states: jax.Array, z: jax.Array, cfg: AgentConfig
 ) -> jax.Array:
     scale = cfg.implicit_noise_scale
     sigma = jnp.full((states.shape[0], 1), scale)
-
-    def raw(x, c_noise, s):
-        return nets.diffusion.apply(params, x, c_noise, s)
-
+    raw = bind_raw_network(nets, params)
     return denoise(raw, scale * z, sigma, states, cfg.edm.sigma_data)
 
 
@@ -56,6 +69,11 @@ def sample_actions(
         return tanh_gaussian_sample(mean, log_std, key, max_action), (mean, log_std)
     z = jax.random.normal(key, (states.shape[0], nets.diffusion.act_dim))
     return _implicit_actions(nets, params, states, z, cfg), None
+
+
+def policy_sampler(nets: Networks, cfg: AgentConfig, max_action: float) -> SamplePolicy:
+    """``sample_actions`` as the (params, states, key) function the policy losses take."""
+    return lambda params, states, key: sample_actions(nets, params, states, key, cfg, max_action)
 
 
 def deterministic_actions(
@@ -84,10 +102,28 @@ def sample_candidates(
     return jnp.clip(actions, -max_action, max_action).reshape(n, num, -1)
 
 
+def select_by_q(
+    nets: Networks,
+    target_q_params: Any,
+    states: jax.Array,
+    candidates: jax.Array,
+    key: jax.Array,
+) -> jax.Array:
+    """The released code's acting: score N candidates [n, N, A] by min target Q, softmax, draw.
+
+    ``states`` [n, S]; returns [n, A].
+    """
+    n, num, _ = candidates.shape
+    tiled = jnp.repeat(states[:, None, :], num, axis=1)
+    q = min_q(nets, target_q_params, tiled.reshape(n * num, -1), candidates.reshape(n * num, -1))
+    choice = jax.random.categorical(key, q.reshape(n, num), axis=-1)
+    return jnp.take_along_axis(candidates, choice[:, None, None], axis=1)[:, 0]
+
+
 # --- acting, for any algorithm state with .policy, .critics, .act_dim and .max_action ---------
 
 
-def act_mean(state: Any, observations: jax.Array, cfg: TrainConfig) -> jax.Array:
+def act_mean(state: Any, observations: jax.Array, cfg: LearnerConfig) -> jax.Array:
     """The one-step policy's deterministic action [n, A]."""
     nets = build_networks(cfg.agent, state.act_dim)
     return deterministic_actions(
@@ -96,7 +132,7 @@ def act_mean(state: Any, observations: jax.Array, cfg: TrainConfig) -> jax.Array
 
 
 def act_candidates(
-    state: Any, observations: jax.Array, key: jax.Array, cfg: TrainConfig
+    state: Any, observations: jax.Array, key: jax.Array, cfg: LearnerConfig
 ) -> jax.Array:
     """Released-code acting: N policy samples, scored by min target Q, one drawn by softmax."""
     nets = build_networks(cfg.agent, state.act_dim)

@@ -1,4 +1,4 @@
-"""Read a D4RL .hdf5 file into the Q-learning view.
+"""Read a D4RL .hdf5 file into the Q-learning view; write one (`write_d4rl`).
 
 A D4RL file holds flat arrays, one row per environment step, episodes back to back:
 observations, actions, rewards, terminals, and (v1/v2) timeouts; optionally next_observations
@@ -19,11 +19,16 @@ v0 files have no timeouts: they are read as all zeros, so episodes end only at t
 locomotion episodes cut by the time limit run into the next one (D4RL's own behaviour on v0).
 
 `episode_returns` sums the rewards of every raw row, dropped rows included.
+
+`write_d4rl` writes the v2 locomotion layout (next_observations and timeouts included), so
+`read_d4rl` gives every row back.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -39,6 +44,7 @@ from dtql.data.transitions import (
     check_rows,
     returns_per_episode,
 )
+from dtql.files import atomic_path
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
 
@@ -152,3 +158,19 @@ def _read_observations(
             "(pass obs_adapter to map the dict to [N, obs_dim])"
         )
     return as_matrix(src, key, obs_adapter(parts))
+
+
+def write_d4rl(path: str | Path, data: Transitions, metadata: dict[str, Any]) -> None:
+    """Write `data` in D4RL's hdf5 layout (v2 locomotion keys) to `path`, replaced whole.
+
+    Each `metadata` entry is stored as a JSON string under ``metadata/<name>``.
+    """
+    with atomic_path(path) as temp, h5py.File(temp, "w") as f:
+        f.create_dataset("observations", data=data.observations)
+        f.create_dataset("actions", data=data.actions)
+        f.create_dataset("rewards", data=data.rewards)
+        f.create_dataset("next_observations", data=data.next_observations)
+        f.create_dataset("terminals", data=data.terminals > 0)
+        f.create_dataset("timeouts", data=data.timeouts > 0)
+        for name, value in metadata.items():
+            f.create_dataset(f"metadata/{name}", data=json.dumps(value))

@@ -13,13 +13,20 @@ would create the datasets root folder as a side effect and can download.
 
 Dict observations (AntMaze, Kitchen) need an `obs_adapter`: a function from the dict of arrays
 (each [T + 1, ...]) to a [T + 1, obs_dim] array. Without one they are an error, never flattened.
+
+`write_minari` writes a Minari dataset (hdf5) under a root folder the caller names, never under
+$MINARI_DATASETS_PATH; minari and gymnasium are imported only when it runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,7 +39,11 @@ from dtql.data.transitions import (
     as_vector,
     check_rows,
     episode_end_flags,
+    episode_slices,
 )
+
+if TYPE_CHECKING:
+    from gymnasium.envs.registration import EnvSpec
 
 METADATA_FILE = "metadata.json"
 
@@ -185,3 +196,84 @@ def _env_id(env_spec: object) -> str | None:
 
 def _float_or_none(value: object) -> float | None:
     return None if value is None else float(value)
+
+
+# --------------------------------------------------------------------------- writer
+
+
+def write_minari(
+    root: Path,
+    dataset_id: str,
+    data: Transitions,
+    *,
+    env_spec: EnvSpec,
+    ref_min_score: float,
+    ref_max_score: float,
+    algorithm_name: str,
+    author: str,
+    description: str,
+    requirements: list[str],
+    metadata: dict[str, Any],
+) -> None:
+    """Write `data` as Minari dataset `dataset_id` under `root` (root/<dataset_id>/data).
+
+    `env_spec` is both the collecting and the evaluation env; `metadata` entries are added to
+    metadata.json. Observations are a Box of `data`'s width, actions the env's action space.
+    """
+    import gymnasium as gym
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    buffers = []
+    for k, rows in enumerate(episode_slices(data)):
+        last = rows.stop - 1
+        buffers.append(
+            EpisodeBuffer(
+                id=k,
+                observations=np.concatenate(
+                    [data.observations[rows], data.next_observations[last : last + 1]]
+                ),
+                actions=data.actions[rows],
+                rewards=data.rewards[rows],
+                terminations=data.terminals[rows] > 0,
+                truncations=data.timeouts[rows] > 0,
+            )
+        )
+    env = gym.make(env_spec)
+    action_space = env.action_space
+    env.close()
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (data.obs_dim,), np.float32)
+    root.mkdir(parents=True, exist_ok=True)
+    with _minari_datasets_path(root), warnings.catch_warnings():
+        # minari warns about fields it recommends (author email, code permalink) that we lack.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = minari.create_dataset_from_buffers(
+            dataset_id=dataset_id,
+            buffer=buffers,
+            env=env_spec,
+            eval_env=env_spec,
+            algorithm_name=algorithm_name,
+            author=author,
+            description=description,
+            ref_min_score=ref_min_score,
+            ref_max_score=ref_max_score,
+            observation_space=observation_space,
+            action_space=action_space,
+            requirements=requirements,
+            data_format="hdf5",
+        )
+        dataset.storage.update_metadata(metadata)
+
+
+@contextmanager
+def _minari_datasets_path(root: Path) -> Iterator[None]:
+    """Point minari at `root` for the duration (it writes under $MINARI_DATASETS_PATH)."""
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root.resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = previous

@@ -1,0 +1,86 @@
+"""The trained policy in the simulator: act functions for ``evaluate``, the evaluation of a
+run's state, and ``evaluate_run`` (`dtql eval`: re-evaluate a run folder's latest checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dtql.algos import Algorithm, get_algorithm
+from dtql.config import RunConfig
+from dtql.envs.registry import TaskSpec, get_task
+from dtql.evaluation import EvalResult, evaluate
+from dtql.run.resume import read_run_config, restore_state
+from dtql.run.setup import RunError, check_config, task_spaces
+
+
+@functools.cache
+def _jitted(fn):
+    """One jitted wrapper per acting function: the state is an argument, the config static."""
+    return jax.jit(fn, static_argnames="cfg")
+
+
+def make_act_fn(algo: Algorithm, state: Any, cfg: RunConfig, key: jax.Array):
+    """A numpy act_fn for ``evaluate``: the policy's mean action, or candidate selection."""
+    learner = cfg.learner
+    if cfg.act_mode == "mean":
+        act_mean = _jitted(algo.act_mean)
+        return lambda obs: np.asarray(act_mean(state, jnp.asarray(obs), cfg=learner))
+    if algo.act_candidates is None:
+        raise RunError(f"act_mode=candidates needs a critic; algo {algo.name} has none")
+    act_candidates = _jitted(algo.act_candidates)
+    calls = itertools.count()
+    return lambda obs: np.asarray(
+        act_candidates(state, jnp.asarray(obs), jax.random.fold_in(key, next(calls)), cfg=learner)
+    )
+
+
+def run_evaluation(
+    algo: Algorithm, state: Any, cfg: RunConfig, task: TaskSpec, *, episodes: int, step: int
+) -> EvalResult:
+    key = jax.random.fold_in(jax.random.key(cfg.seed + 1), step)
+    act_fn = make_act_fn(algo, state, cfg, key)
+    return evaluate(
+        task,
+        act_fn,
+        episodes=episodes,
+        seed=cfg.seed + 10_000,
+        num_envs=cfg.num_eval_envs,
+        act_mode=cfg.act_mode,
+        discount=cfg.learner.agent.discount,
+    )
+
+
+def evaluate_run(run_dir: str, *, episodes: int | None = None, act_mode: str | None = None) -> dict:
+    """Re-evaluate the latest checkpoint of a run (``dtql eval``), in the result vocabulary."""
+    path = Path(run_dir)
+    cfg = read_run_config(path)
+    if act_mode is not None:
+        cfg = dataclasses.replace(cfg, act_mode=act_mode)
+    check_config(cfg)
+    task = get_task(cfg.task)
+    spaces = task_spaces(task)
+    state, step = restore_state(path, cfg, spaces)
+    result = run_evaluation(
+        get_algorithm(cfg.learner.algo),
+        state,
+        cfg,
+        task,
+        episodes=episodes or cfg.eval_episodes,
+        step=step,
+    )
+    return {
+        "run_dir": str(path),
+        "task": task.name,
+        "algo": cfg.learner.algo,
+        "step": step,
+        **result.summary(),
+    }

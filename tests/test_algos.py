@@ -19,7 +19,7 @@ def tiny_config(algo: str, **changes) -> LearnerConfig:
         "agent.num_candidates": 4,
         "agent.policy": "implicit" if algo == "kl" else "gaussian",
     }
-    return replace(cfg, **agent, **changes)
+    return replace(cfg, **{**agent, **changes})
 
 
 def tiny_data(seed: int = 0) -> Batch:
@@ -40,9 +40,25 @@ def leaves_changed(before, after) -> bool:
     )
 
 
-@pytest.mark.parametrize("name", ["dtql", "kl", "iql", "bc"])
-def test_steps_give_finite_metrics_and_move_the_right_parameters(name):
-    algo, cfg, data = get_algorithm(name), tiny_config(name), tiny_data()
+IQL_NETWORKS = {"agent.policy": "iql_gaussian", "agent.critics": "iql"}
+
+
+@pytest.mark.parametrize(
+    "name, changes",
+    [
+        ("dtql", {}),
+        ("dtql", {"agent.mish_after_input_layer": True, "agent.edm.clamp_denoised": False}),
+        ("kl", {}),
+        ("kl", {"agent.implicit_generator": "preconditioned", "agent.kl_train_bc": True}),
+        ("iql", {}),
+        ("iql", IQL_NETWORKS),
+        ("bc", {}),
+        ("bc", {"agent.policy": "iql_gaussian"}),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "-".join(str(x) for x in v.values()) or "default",
+)
+def test_steps_give_finite_metrics_and_move_the_right_parameters(name, changes):
+    algo, cfg, data = get_algorithm(name), tiny_config(name, **changes), tiny_data()
     state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
     pre, metrics = run_steps_jit(algo.pretrain_step, state, data, jax.random.key(1), cfg, 2)
     assert all(np.isfinite(float(v)) for v in metrics.values())
@@ -60,8 +76,10 @@ def test_steps_give_finite_metrics_and_move_the_right_parameters(name):
             metrics
         )
     if name == "kl":
-        # Algorithm 2: the BC model is frozen after pretraining; the fake model learns.
-        assert not leaves_changed(main.diffusion.params, post.diffusion.params)
+        # Algorithm 2: the BC model is frozen after pretraining (unless kl_train_bc, as
+        # released); the fake model learns.
+        bc_moved = leaves_changed(main.diffusion.params, post.diffusion.params)
+        assert bc_moved == cfg.agent.kl_train_bc
         assert leaves_changed(main.fake.params, post.fake.params)
     actions = algo.act_mean(post, data.observations[:5], cfg)
     assert actions.shape == (5, ACT_DIM) and float(jnp.abs(actions).max()) <= 1.0
@@ -152,3 +170,43 @@ def test_algorithms_reject_a_policy_they_cannot_use(name, policy):
 def test_unknown_algorithm_lists_the_known_ones():
     with pytest.raises(ValueError, match="dtql, kl, iql, bc"):
         get_algorithm("sac")
+
+
+def trainables(state) -> dict[str, object]:
+    """Every network of a state that has an optimiser: name -> parameters."""
+    names = ("diffusion", "policy", "fake")
+    found = {name: getattr(state, name).params for name in names if hasattr(state, name)}
+    if hasattr(state, "critics"):
+        found |= {"q": state.critics.q.params, "value": state.critics.value.params}
+    return found
+
+
+@pytest.mark.parametrize("name", ["dtql", "kl", "iql", "bc"])
+def test_every_optimiser_anneals_to_zero_at_the_end_of_its_decay(name):
+    # With lr_decay_steps = steps, every learning rate reaches 0 after the run's last main step,
+    # so one more step moves no parameter; with a longer decay they all still move. (Before
+    # the fix, KL's fake model kept a constant rate for pretrain_steps main steps.)
+    decay = {"agent.lr_decay": True}
+    if name == "kl":
+        decay["agent.kl_train_bc"] = True  # so that the BC model's optimiser steps too
+    for decay_steps, moves in ((5, False), (50, True)):
+        cfg = tiny_config(name, **decay, **{"agent.lr_decay_steps": decay_steps})
+        algo, data = get_algorithm(name), tiny_data()
+        state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+        state, _ = run_steps_jit(algo.pretrain_step, state, data, jax.random.key(1), cfg, 3)
+        state = algo.start_main_phase(state, cfg)
+        state, _ = run_steps_jit(algo.train_step, state, data, jax.random.key(2), cfg, 5)
+        after, _ = run_steps_jit(algo.train_step, state, data, jax.random.key(3), cfg, 1)
+        for part, params in trainables(state).items():
+            assert leaves_changed(params, trainables(after)[part]) == moves, (part, decay_steps)
+
+
+def test_decay_can_spare_the_critics():
+    cfg = tiny_config("iql", **{"agent.lr_decay": True, "agent.lr_decay_steps": 5})
+    cfg = replace(cfg, **{"agent.decay_critic_lr": False})
+    algo, data = get_algorithm("iql"), tiny_data()
+    state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    state, _ = run_steps_jit(algo.train_step, state, data, jax.random.key(2), cfg, 5)
+    after, _ = run_steps_jit(algo.train_step, state, data, jax.random.key(3), cfg, 1)
+    assert leaves_changed(state.critics.q.params, after.critics.q.params)
+    assert not leaves_changed(state.policy.params, after.policy.params)

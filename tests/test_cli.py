@@ -22,6 +22,17 @@ def test_presets_prints_one_preset_a_line_name_first(capsys):
     )
 
 
+def test_presets_for_iql_show_iqls_own_recipe(capsys):
+    assert main(["presets", "--algo", "iql"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.strip().splitlines()}
+    hopper, antmaze = lines["hopper-medium-v2"], lines["antmaze-umaze-v0"]
+    for part in ("lr=0.0003", "lr_decay_steps=1000000", "pretrain_steps=0", "critics=iql"):
+        assert part in hopper and part in antmaze
+    assert "reward_transform=scale_by_return_range" in hopper and "awr_temperature=3" in hopper
+    assert "reward_transform=minus_one" in antmaze and "expectile=0.9" in antmaze
+    assert "awr_temperature=10" in antmaze and "policy=iql_gaussian" in antmaze
+
+
 def test_a_reader_that_closes_the_pipe_ends_the_command_quietly():
     read_end, write_end = os.pipe()
     os.close(read_end)  # like `dtql presets | head -1` once head has exited
@@ -46,6 +57,7 @@ def test_data_info_json_has_the_documented_keys(hopper_hdf5, capsys):
         "episodes",
         "terminals",
         "timeouts",
+        "truncated_by_end",
         "obs_dim",
         "act_dim",
         "return_mean",
@@ -54,7 +66,7 @@ def test_data_info_json_has_the_documented_keys(hopper_hdf5, capsys):
     }
     assert keys <= set(info)
     assert (info["obs_dim"], info["act_dim"]) == (11, 3)
-    assert info["terminals"] > 0 and info["timeouts"] > 0
+    assert info["terminals"] > 0 and info["timeouts"] + info["truncated_by_end"] > 0
 
 
 def test_console_script_runs_as_a_process(hopper_hdf5):

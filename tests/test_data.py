@@ -367,6 +367,14 @@ def test_reward_transform_none_and_minus_one():
     np.testing.assert_array_equal(rewards, [0, 1, 0])  # the input is left alone
 
 
+def test_iqls_locomotion_scaling_divides_by_the_range_of_episode_returns():
+    rewards = np.array([1.0, 2.0, 3.0], np.float32)
+    scaled = apply_reward_transform(rewards, "scale_by_return_range", np.array([10.0, 50.0]))
+    np.testing.assert_allclose(scaled, rewards * 1000 / 40)
+    with pytest.raises(ValueError, match="return range"):
+        apply_reward_transform(rewards, "scale_by_return_range", np.array([5.0]))
+
+
 def test_reward_transform_unknown_name_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"'clip'.*'none', 'minus_one'"):
         apply_reward_transform(np.zeros(3), "clip")
@@ -376,7 +384,8 @@ def test_dataset_info_numbers_on_a_hand_made_file(d4rl_file):
     info = dataset_info(load_dataset(d4rl_file))
     assert info["source"] == d4rl_file
     assert (info["transitions"], info["episodes"]) == (8, 3)
-    assert (info["terminals"], info["timeouts"]) == (1, 2)
+    # The file flags one timeout; its last episode is cut by the end of the file, apart.
+    assert (info["terminals"], info["timeouts"], info["truncated_by_end"]) == (1, 1, 1)
     assert (info["obs_dim"], info["act_dim"]) == (2, 1)
     assert info["return_mean"] == pytest.approx(np.mean(EPISODE_RETURNS))
     assert (info["return_min"], info["return_max"]) == (6.0, 30.0)
@@ -500,3 +509,24 @@ def test_unsupported_file_type_is_an_error(tmp_path):
 def test_folder_that_is_not_a_minari_dataset_is_an_error(tmp_path):
     with pytest.raises(DatasetError, match=r"folder is not a Minari dataset"):
         load_dataset(str(tmp_path))
+
+
+@pytest.mark.parametrize("flagged_rows, timeouts, cut", [((2, 5), 2, 1), ((2, 5, 7), 3, 0)])
+def test_info_counts_the_files_timeout_flags_and_the_cut_episode_apart(
+    tmp_path, flagged_rows, timeouts, cut
+):
+    # As h5py or D4RL count them: an episode that stops with the file is not a flagged timeout.
+    n = 8
+    flags = np.zeros(n, dtype=bool)
+    flags[list(flagged_rows)] = True
+    path = tmp_path / "flags.hdf5"
+    with h5py.File(path, "w") as f:
+        f["observations"] = np.zeros((n, 2), np.float32)
+        f["actions"] = np.zeros((n, 1), np.float32)
+        f["rewards"] = np.ones(n, np.float32)
+        f["terminals"] = np.zeros(n, dtype=bool)
+        f["timeouts"] = flags
+        f["next_observations"] = np.zeros((n, 2), np.float32)
+    info = dataset_info(load_dataset(path))
+    assert (info["timeouts"], info["truncated_by_end"]) == (timeouts, cut)
+    assert info["episodes"] == timeouts + cut

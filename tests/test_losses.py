@@ -1,5 +1,6 @@
 """Loss functions, one per equation: Eqs. 2, 4, 5, 6, 7, KL's Eq. 12 and policy loss, NLL, AWR."""
 
+import dataclasses
 from functools import partial
 
 import jax
@@ -9,9 +10,10 @@ import pytest
 
 from dtql.algos.common import build_networks, init_trainable
 from dtql.algos.diffusion import diffusion_bc_step, diffusion_optimizer
-from dtql.algos.policies import policy_sampler
+from dtql.algos.policies import policy_nll, policy_sampler, sample_actions
 from dtql.config import AgentConfig, EDMConfig, LearnerConfig
 from dtql.losses import (
+    action_space_nll,
     awr_loss,
     dataset_nll,
     dtql_policy_loss,
@@ -88,12 +90,13 @@ def test_trust_region_loss_is_lower_on_the_data_than_off_it():
     params = nets.diffusion.init(
         jax.random.key(0), jnp.zeros((1, 1)), jnp.zeros((1, 1)), states[:1]
     )
-    model = init_trainable(params, diffusion_optimizer(cfg))
+    opt = diffusion_optimizer(cfg)
+    model = init_trainable(params, opt)
     data = 0.5 + 0.05 * jax.random.normal(jax.random.key(1), (256, 1))
 
     @jax.jit
     def step(model, key):
-        return diffusion_bc_step(model, data, states, key, nets, cfg, 1.0)[0]
+        return diffusion_bc_step(model, opt, data, states, key, nets, cfg, 1.0)[0]
 
     for i in range(400):
         model = step(model, jax.random.key(i))
@@ -232,6 +235,7 @@ def test_kl_policy_loss_gradients_reach_only_the_generator_and_return_its_action
             policy_key=jax.random.key(1),
             noise_key=jax.random.key(2),
             agent=agent,
+            max_action=1.0,
         )
 
     grads, (actions, metrics) = jax.grad(loss, argnums=(0, 1, 2, 3), has_aux=True)(
@@ -242,3 +246,71 @@ def test_kl_policy_loss_gradients_reach_only_the_generator_and_return_its_action
     assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads[0])) > 0.0
     expected = agent.alpha * metrics["policy/kl_loss"] + metrics["policy/q_term"]
     np.testing.assert_allclose(metrics["policy/loss"], expected, rtol=1e-6)
+
+
+def test_action_space_nll_matches_a_hand_computation():
+    mean, log_std = jnp.array([[0.1, -0.2]]), jnp.array([[-1.0, 0.5]])
+    actions = jnp.array([[0.5, -0.9]])
+    std = np.exp([-1.0, 0.5])
+    expected = -np.sum(
+        -0.5 * ((np.array([0.5, -0.9]) - [0.1, -0.2]) / std) ** 2
+        - np.log(std)
+        - 0.5 * np.log(2 * np.pi)
+    )
+    np.testing.assert_allclose(action_space_nll(mean, log_std, actions), [expected], rtol=1e-5)
+
+
+def test_iql_actor_likelihood_is_in_action_space():
+    agent = AgentConfig(hidden_dim=16, policy="iql_gaussian")
+    nets = build_networks(agent, 2)
+    states = jax.random.normal(jax.random.key(0), (4, 3))
+    actions = 0.5 * jnp.tanh(jax.random.normal(jax.random.key(1), (4, 2)))
+    params = nets.policy.init(jax.random.key(2), states[:1])
+    mean, log_std = nets.policy.apply(params, states)
+    np.testing.assert_allclose(
+        policy_nll(nets, params, states, actions, agent, 1.0),
+        action_space_nll(mean, log_std, actions),
+        rtol=1e-6,
+    )
+
+
+def test_the_released_implicit_generator_is_the_raw_network():
+    agent = AgentConfig(hidden_dim=16, policy="implicit")
+    nets = build_networks(agent, 2)
+    states = jax.random.normal(jax.random.key(0), (4, 3))
+    params = nets.diffusion.init(
+        jax.random.key(1), jnp.zeros((1, 2)), jnp.zeros((1, 1)), states[:1]
+    )
+    actions, _ = sample_actions(nets, params, states, jax.random.key(2), agent, 1.0)
+    z = jax.random.normal(jax.random.key(2), (4, 2))
+    expected = nets.diffusion.apply(params, 2.5 * z, jnp.full((4, 1), 2.5), states)
+    np.testing.assert_allclose(actions, expected, rtol=1e-6)
+    preconditioned = dataclasses.replace(agent, implicit_generator="preconditioned")
+    other, _ = sample_actions(nets, params, states, jax.random.key(2), preconditioned, 1.0)
+    assert not np.allclose(actions, other)
+
+
+def test_kl_policy_loss_clamps_the_denoised_actions_when_asked():
+    agent, nets, states, _, diff_params, q_params, gen_params = _policy_problem("implicit")
+    big = jax.tree.map(lambda x: 50.0 * x, diff_params)  # denoisers far outside [-1, 1]
+
+    def kl_loss(clamp: bool) -> float:
+        edm = dataclasses.replace(agent.edm, clamp_denoised=clamp)
+        cfg = dataclasses.replace(agent, edm=edm)
+        _, (_, metrics) = kl_policy_loss(
+            gen_params,
+            states,
+            sample_policy=policy_sampler(nets, cfg, 1.0),
+            diffusion_apply=nets.diffusion.apply,
+            real_params=big,
+            fake_params=diff_params,
+            q_apply=nets.q.apply,
+            q_params=q_params,
+            policy_key=jax.random.key(1),
+            noise_key=jax.random.key(2),
+            agent=cfg,
+            max_action=1.0,
+        )
+        return float(metrics["policy/kl_loss"])
+
+    assert kl_loss(True) != kl_loss(False)

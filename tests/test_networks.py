@@ -51,3 +51,36 @@ def test_gaussian_policy_biases_start_at_zero():
     params = NETS.policy.init(jax.random.key(0), OBS)
     biases = [x for path, x in jax.tree_util.tree_leaves_with_path(params) if "bias" in str(path)]
     assert biases and all(float(jnp.abs(b).max()) == 0.0 for b in biases)
+
+
+def test_diffusion_body_is_linear_after_its_input_layer_unless_asked():
+    # Released: Linear(in, 256) then 3 x [Linear, Mish]; the paper's reading adds a Mish after
+    # the first Linear. Same parameters (checkpoints fit both), different functions.
+    mish_first = build_networks(AgentConfig(mish_after_input_layer=True), act_dim=3).diffusion
+    params = NETS.diffusion.init(jax.random.key(0), ACT, ACT[:, :1], OBS)
+    assert jax.tree.structure(params) == jax.tree.structure(
+        mish_first.init(jax.random.key(0), ACT, ACT[:, :1], OBS)
+    )
+    x = jax.random.normal(jax.random.key(1), (5, 3))
+    released = NETS.diffusion.apply(params, x, x[:, :1], OBS)
+    paper = mish_first.apply(params, x, x[:, :1], OBS)
+    assert not np.allclose(released, paper)
+
+
+def test_iql_critics_are_two_relu_layers_without_layer_norm():
+    nets = build_networks(AgentConfig(critics="iql"), act_dim=3)
+    q_params = nets.q.init(jax.random.key(0), OBS, ACT)
+    assert nets.q.apply(q_params, OBS, ACT).shape == (2, 5)
+    assert _count(q_params) == 2 * ((14 * 256 + 256) + (256 * 256 + 256) + 257)
+    assert "LayerNorm" not in str(jax.tree_util.tree_leaves_with_path(q_params))
+    v_params = nets.value.init(jax.random.key(0), OBS)
+    assert _count(v_params) == (11 * 256 + 256) + (256 * 256 + 256) + 257
+
+
+def test_iql_actor_has_a_tanh_mean_and_one_learned_log_std():
+    nets = build_networks(AgentConfig(policy="iql_gaussian"), act_dim=3)
+    params = nets.policy.init(jax.random.key(0), OBS)
+    mean, log_std = nets.policy.apply(params, 1e3 * jax.random.normal(jax.random.key(1), (5, 11)))
+    assert float(jnp.abs(mean).max()) <= 1.0 and mean.shape == log_std.shape == (5, 3)
+    assert params["params"]["log_std"].shape == (3,)  # state-independent
+    assert np.all(log_std == log_std[0])

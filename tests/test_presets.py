@@ -17,6 +17,8 @@ def test_preset_applies_its_row(row):
     assert cfg.agent.lr == row.lr and cfg.agent.lr_decay == row.lr_decay
     assert cfg.steps == row.training_epochs * 1000 and cfg.pretrain_steps == 50_000
     assert cfg.agent.entropy_coef == (1.0 if row.entropy_term else 0.0)
+    # The cosine spans the preset's whole schedule (the released T_max), whatever --steps says.
+    assert cfg.agent.lr_decay_steps == row.training_epochs * 1000
     assert cfg.agent.critic_lr == 3e-4 and cfg.agent.discount == 0.99
 
 

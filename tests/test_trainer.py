@@ -115,6 +115,7 @@ def test_train_writes_a_complete_run_folder(finished_run):
     assert result["normalized_score_mean"] == evals[-1]["eval/normalized_score_mean"]
     assert result["discounted_return_mean"] == evals[-1]["eval/discounted_return_mean"]
     assert result["device"] == "cpu" and result["cpu_threads_usable"] >= 1
+    assert result["matmul_precision"] == "highest"
 
 
 def test_resumed_run_logs_the_same_numbers_as_an_uninterrupted_one(

@@ -16,13 +16,13 @@ from typing import Literal
 
 import tyro
 
-from dtql.config import LearnerConfig, RunConfig, to_dict
+from dtql.config import Algo, LearnerConfig, RunConfig, to_dict
 
 USAGE = """usage: dtql {train,eval,presets,data,toy,collect} ...
 
   train     train DTQL (or --algo kl|iql|bc) on an offline dataset and evaluate it
   eval      re-evaluate the latest checkpoint of a run folder
-  presets   list the task presets (the paper's Table 4), one a line
+  presets   list the task presets (the paper's Table 4), one a line [--algo iql]
   data      `dtql data info PATH_OR_ID [--json]`: what a dataset holds
   toy       the 2D bandit experiments (Figures 1, 2, 3, 6)
   collect   make D4RL-style datasets with an online SAC agent (needs dtql[collect])
@@ -111,19 +111,28 @@ def cmd_eval(argv: list[str]) -> int:
     return 0
 
 
-def cmd_presets(argv: list[str]) -> int:
-    from dtql.presets import preset, preset_names
+@dataclass(frozen=True)
+class PresetsArgs:
+    """List the task presets (the paper's Table 4), one a line, as `dtql train` would start."""
 
-    if argv:
-        raise CommandError("`dtql presets` takes no arguments")
+    algo: Algo = "dtql"
+    """Show the presets with this algorithm's defaults (iql: IQL's own recipe)."""
+
+
+def cmd_presets(argv: list[str]) -> int:
+    from dtql.presets import preset_names, run_config
+
+    args = tyro.cli(PresetsArgs, args=argv, prog="dtql presets")
     for name in preset_names():
-        cfg = preset(name)
+        cfg = run_config(name, args.algo)
         learner, a = cfg.learner, cfg.learner.agent
         print(
             f"{name} alpha={a.alpha:g} expectile={a.expectile:g} entropy_coef={a.entropy_coef:g} "
-            f"lr={a.lr:g} lr_decay={a.lr_decay} pretrain_steps={learner.pretrain_steps} "
-            f"steps={learner.steps} batch_size={learner.batch_size} "
-            f"reward_transform={cfg.reward_transform} eval_episodes={cfg.eval_episodes}"
+            f"lr={a.lr:g} lr_decay={a.lr_decay} lr_decay_steps={a.lr_decay_steps} "
+            f"pretrain_steps={learner.pretrain_steps} steps={learner.steps} "
+            f"batch_size={learner.batch_size} reward_transform={cfg.reward_transform} "
+            f"eval_episodes={cfg.eval_episodes} algo={learner.algo} policy={a.policy} "
+            f"critics={a.critics} awr_temperature={a.awr_temperature:g}"
         )
     return 0
 

@@ -13,6 +13,7 @@ Defaults are the paper's (and, where the paper is silent, the authors' released 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -20,10 +21,13 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
-Algo = Literal["dtql", "kl", "iql", "bc"]
-PolicyKind = Literal["gaussian", "implicit"]
+Algo = Literal["dtql", "kl", "iql", "iql-dtql", "bc"]
+PolicyKind = Literal["gaussian", "implicit", "iql_gaussian"]
+Critics = Literal["dtql", "iql"]
+ImplicitGenerator = Literal["raw", "preconditioned"]
+MatmulPrecision = Literal["highest", "default"]
 ValueTarget = Literal["target_q", "online_q"]
-RewardTransform = Literal["none", "minus_one"]
+RewardTransform = Literal["none", "minus_one", "scale_by_return_range"]
 ActMode = Literal["mean", "candidates"]
 
 
@@ -41,8 +45,9 @@ class EDMConfig:
     """ln(sigma) ~ Logistic(loc, scale); the paper's loc is ln(sigma_data)."""
     log_sigma_scale: float = 0.5
     """Scale of the logistic distribution of ln(sigma)."""
-    clamp_denoised: bool = False
-    """Released-code option: clamp the denoiser output D to the action bounds in the loss."""
+    clamp_denoised: bool = True
+    """Clamp the denoiser output D to the action bounds in the losses (released code; the paper
+    is silent). --agent.edm.no-clamp-denoised leaves D unclamped."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,20 @@ class AgentConfig:
     critic_lr: float = 3e-4
     """Learning rate of Q1, Q2 and V (fixed in the released code)."""
     lr_decay: bool = False
-    """Cosine-anneal every learning rate to 0 over the main phase (Table 4's 'Lr decay')."""
+    """Cosine-anneal the learning rates to 0 over the main phase (Table 4's 'Lr decay')."""
+    lr_decay_steps: int | None = None
+    """Length of that cosine in main-phase steps; None: the run's --steps. The presets set their
+    full schedule (Table 4's epochs x 1000, as the released code's T_max), so a shorter run
+    follows the first part of the full run's rate curve."""
+    decay_critic_lr: bool = True
+    """Whether lr_decay anneals the critics too (released DTQL: every optimiser; IQL: the actor
+    only)."""
     policy: PolicyKind = "gaussian"
-    """One-step policy: tanh-squashed Gaussian, or implicit a = pi(s, eps)."""
+    """One-step policy: tanh-squashed Gaussian, implicit a = pi(s, eps), or IQL's actor (a
+    Gaussian around a tanh mean with a state-independent std, density in action space)."""
+    critics: Critics = "dtql"
+    """Critic networks: DTQL's (Q: 3 x Linear-LayerNorm-Mish, V: 3 x Linear-Mish) or IQL's
+    (Q and V: 2 x Linear-ReLU, orthogonal initialisation)."""
     value_target: ValueTarget = "target_q"
     """V regresses on min of the target Q (paper, Eq. 6) or of the online Q (released code)."""
     target_update_in_pretrain: bool = True
@@ -80,11 +96,20 @@ class AgentConfig:
     """Width of every hidden layer."""
     time_embed_dim: int = 16
     """Size of the sinusoidal embedding of c_noise in the denoiser."""
+    mish_after_input_layer: bool = False
+    """Diffusion network: a Mish after its first Linear too (the paper's '4-layer MLP with
+    Mish'); the released code has none there (default)."""
     log_std_min: float = -5.0
     log_std_max: float = 2.0
     """Clamp of the Gaussian policy's log standard deviation."""
     implicit_noise_scale: float = 2.5
-    """Implicit generator a = G(scale * z, s, time=scale) (released KL baseline)."""
+    """Implicit generator's input scale: a = G(scale * z, s, time=scale) (released KL baseline)."""
+    implicit_generator: ImplicitGenerator = "raw"
+    """The implicit generator as released, the raw network F(scale z, time input scale | s), or
+    'preconditioned': the EDM denoiser D(scale z; sigma = scale | s)."""
+    kl_train_bc: bool = False
+    """KL baseline: keep training the BC model every main step (released code); the default
+    freezes it after pretraining, as Algorithm 2 reads."""
     num_candidates: int = 1024
     """Acting by candidate selection: actions drawn from the policy and scored by min target Q."""
     awr_temperature: float = 3.0
@@ -122,7 +147,8 @@ class RunConfig:
     """D4RL .hdf5 path or name, Minari id or folder, or .npz; None: the task's default."""
     seed: int = 0
     reward_transform: RewardTransform = "none"
-    """'minus_one' gives r - 1 (AntMaze); applied once to the dataset on the host."""
+    """Applied once to the dataset on the host: 'minus_one' gives r - 1 (AntMaze);
+    'scale_by_return_range' gives r * 1000 / (max - min episode return) (IQL, locomotion)."""
     eval_every: int = 50_000
     """Evaluate every this many steps of the whole run; 0 evaluates only at the end."""
     eval_episodes: int = 10
@@ -135,6 +161,10 @@ class RunConfig:
     checkpoint_every: int = 50_000
     out: str | None = None
     """Run folder; None: runs/<task>-<algo>-s<seed>-<time>."""
+    matmul_precision: MatmulPrecision = "highest"
+    """float32 matmuls on a GPU: 'highest' computes them in full float32 (the CPU's numbers and
+    PyTorch's default); 'default' lets XLA use TF32 (faster, ~1e-3 relative error). No effect
+    on CPU. Recorded in result.json with the device."""
     # name="" keeps the learner's flags flat: --steps, --agent.alpha (not --learner.steps).
     learner: Annotated[LearnerConfig, tyro.conf.arg(name="")] = field(default_factory=LearnerConfig)
 
@@ -142,17 +172,34 @@ class RunConfig:
 LEARNER_FIELDS = tuple(f.name for f in dataclasses.fields(LearnerConfig))
 
 
+# Fields added after run folders were first written, with the value that reproduces those runs
+# (a new default can differ: the released code's choices became the defaults later).
+ADDED_FIELDS: dict[str, Any] = {
+    "learner.agent.mish_after_input_layer": True,
+    "learner.agent.implicit_generator": "preconditioned",
+    "matmul_precision": "default",
+}
+
+
 def upgrade_run_config(data: dict[str, Any]) -> dict[str, Any]:
-    """A run's config.json as ``RunConfig`` reads it today.
+    """A run's config.json as ``RunConfig`` reads it today, meaning what it meant when written.
 
     Run folders written before the learner/run split hold one flat dict (``algo``, ``steps``,
-    ``agent`` ... beside ``task``); their learner fields move under ``learner``.
+    ``agent`` ... beside ``task``); their learner fields move under ``learner``. A field added
+    since (``ADDED_FIELDS``) gets the value those runs used.
     """
-    if "learner" in data:
-        return data
-    learner = {key: data[key] for key in LEARNER_FIELDS if key in data}
-    rest = {key: value for key, value in data.items() if key not in LEARNER_FIELDS}
-    return {**rest, "learner": learner}
+    if "learner" not in data:
+        learner = {key: data[key] for key in LEARNER_FIELDS if key in data}
+        rest = {key: value for key, value in data.items() if key not in LEARNER_FIELDS}
+        data = {**rest, "learner": learner}
+    data = copy.deepcopy(data)
+    for dotted, value in ADDED_FIELDS.items():
+        *parents, name = dotted.split(".")
+        node = data
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node.setdefault(name, value)
+    return data
 
 
 def replace(cfg, **changes):

@@ -60,6 +60,12 @@ def denoise(
     return c_skip * a_noisy + c_out * raw_network(c_in * a_noisy, c_noise, states)
 
 
+def bound_denoised(denoised: jax.Array, cfg: EDMConfig, max_action: float) -> jax.Array:
+    """D clamped to the action bounds [-max_action, max_action] when ``cfg.clamp_denoised``
+    (the released code's losses), else D unchanged."""
+    return jnp.clip(denoised, -max_action, max_action) if cfg.clamp_denoised else denoised
+
+
 def loss_weight(sigma: jax.Array, sigma_data: float) -> jax.Array:
     """lambda(sigma) = 1 / c_out(sigma)^2 (Appendix C, 'Weight Schedule')."""
     _, c_out, _, _ = precondition(sigma, sigma_data)
@@ -97,8 +103,7 @@ def denoising_error(
     the trust-region loss relies on.
     """
     denoised = denoise(raw_network, add_noise(actions, sigma, eps), sigma, states, cfg.sigma_data)
-    if cfg.clamp_denoised:  # released-code option
-        denoised = jnp.clip(denoised, -max_action, max_action)
+    denoised = bound_denoised(denoised, cfg, max_action)
     return jnp.mean(loss_weight(sigma, cfg.sigma_data) * (denoised - actions) ** 2, axis=-1)
 
 

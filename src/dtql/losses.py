@@ -20,7 +20,14 @@ import jax
 import jax.numpy as jnp
 
 from dtql.config import AgentConfig, EDMConfig
-from dtql.edm import RawNetwork, add_noise, denoise, sample_noise, weighted_denoising_loss
+from dtql.edm import (
+    RawNetwork,
+    add_noise,
+    bound_denoised,
+    denoise,
+    sample_noise,
+    weighted_denoising_loss,
+)
 
 Metrics = dict[str, jax.Array]
 # The raw diffusion network's Flax apply: (params, c_in a_noisy, c_noise, s) -> F [B, A].
@@ -156,6 +163,13 @@ def dataset_nll(
     return -jnp.sum(log_prob, axis=-1)
 
 
+def action_space_nll(mean: jax.Array, log_std: jax.Array, actions: jax.Array) -> jax.Array:
+    """Per-sample -log N(a; mean, std) summed over dims: [B] (IQL's actor, density in action
+    space)."""
+    z = (actions - mean) / jnp.exp(log_std)
+    return -jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi), axis=-1)
+
+
 def kl_regularization_loss(
     policy_actions: jax.Array, real_denoised: jax.Array, fake_denoised: jax.Array
 ) -> jax.Array:
@@ -186,11 +200,13 @@ def kl_policy_loss(
     policy_key: jax.Array,
     noise_key: jax.Array,
     agent: AgentConfig,
+    max_action: float,
 ) -> tuple[jax.Array, tuple[jax.Array, Metrics]]:
     """The KL baseline's policy loss: alpha L_KL(theta) (Eq. 12) - E[min(Q1, Q2)(s, a_theta)].
 
     The real (BC) and fake denoisers see one shared noisy a_theta (one sigma and eps per sample
-    from ``noise_key``) and are not differentiated; the critics are frozen. Returns (loss,
+    from ``noise_key``) and are not differentiated; with ``agent.edm.clamp_denoised`` both are
+    clamped to the action bounds, as released. The critics are frozen. Returns (loss,
     (a_theta, metrics)): the fake model is then fitted to the detached a_theta.
     """
     actions, _ = sample_policy(policy_params, states, policy_key)
@@ -199,8 +215,12 @@ def kl_policy_loss(
     sigma_data = agent.edm.sigma_data
     real = partial(diffusion_apply, jax.lax.stop_gradient(real_params))
     fake = partial(diffusion_apply, jax.lax.stop_gradient(fake_params))
-    real_denoised = denoise(real, noisy, sigma, states, sigma_data)
-    fake_denoised = denoise(fake, noisy, sigma, states, sigma_data)
+    real_denoised = bound_denoised(
+        denoise(real, noisy, sigma, states, sigma_data), agent.edm, max_action
+    )
+    fake_denoised = bound_denoised(
+        denoise(fake, noisy, sigma, states, sigma_data), agent.edm, max_action
+    )
     kl_loss = kl_regularization_loss(actions, real_denoised, fake_denoised)
     q_loss_term = q_term(q_apply, q_params, states, actions)
     loss = agent.alpha * kl_loss + q_loss_term

@@ -1,4 +1,4 @@
-"""Flax modules: the raw diffusion network F, twin Q, V and the Gaussian one-step policy.
+"""Flax modules: the raw diffusion network F, twin Q, V, and the Gaussian policy heads.
 
 Architectures follow Appendix E and the released code (REFERENCE.md). No losses here.
 """
@@ -13,13 +13,18 @@ import jax.numpy as jnp
 
 
 class MLP(nn.Module):
-    """Dense layers with an activation after each hidden layer (and LayerNorm if asked)."""
+    """Dense layers with an activation after each hidden layer (and LayerNorm if asked).
+
+    ``activate_first=False`` leaves the first hidden layer linear (the released diffusion
+    network); orthogonal init is sqrt(2) for hidden layers, 1 for the output, zero biases.
+    """
 
     hidden: tuple[int, ...]
     out_dim: int
     activation: str = "mish"
     layer_norm: bool = False
     orthogonal_init: bool = False
+    activate_first: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -27,11 +32,12 @@ class MLP(nn.Module):
         kwargs = {}
         if self.orthogonal_init:
             kwargs = {"kernel_init": nn.initializers.orthogonal(math.sqrt(2.0))}
-        for width in self.hidden:
+        for i, width in enumerate(self.hidden):
             x = nn.Dense(width, **kwargs)(x)
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
-            x = act(x)
+            if i > 0 or self.activate_first:
+                x = act(x)
         if self.orthogonal_init:
             kwargs = {"kernel_init": nn.initializers.orthogonal(1.0)}
         return nn.Dense(self.out_dim, **kwargs)(x)
@@ -53,12 +59,14 @@ def sinusoidal_embedding(x: jax.Array, dim: int) -> jax.Array:
 class DiffusionNetwork(nn.Module):
     """EDM's raw network F(c_in a_noisy, c_noise | s); the denoiser is D = ``edm.denoise``(F).
 
-    Input: [c_in a_noisy, state, time embedding of c_noise]; a 4-layer Mish MLP (Appendix E).
+    Input: [c_in a_noisy, state, time embedding of c_noise]; a 4-layer Mish MLP (Appendix E),
+    whose first layer is linear unless ``mish_after_input_layer`` (the released code's body).
     """
 
     act_dim: int
     hidden_dim: int = 256
     time_embed_dim: int = 16
+    mish_after_input_layer: bool = False
 
     @nn.compact
     def __call__(self, scaled_noisy: jax.Array, c_noise: jax.Array, states: jax.Array) -> jax.Array:
@@ -66,24 +74,31 @@ class DiffusionNetwork(nn.Module):
         t = nn.Dense(2 * self.time_embed_dim)(t)
         t = nn.Dense(self.time_embed_dim)(mish(t))
         x = jnp.concatenate([scaled_noisy, states, t], axis=-1)
-        return MLP((self.hidden_dim,) * 4, self.act_dim)(x)
+        body = MLP((self.hidden_dim,) * 4, self.act_dim, activate_first=self.mish_after_input_layer)
+        return body(x)
+
+
+# The two critic architectures: DTQL's released ones and IQL's (Kostrikov et al. 2021).
+CRITIC_LAYERS = {"dtql": 3, "iql": 2}
 
 
 class QNetwork(nn.Module):
-    """Q(s, a): Linear-LayerNorm-Mish x3, then Linear(1)."""
+    """Q(s, a). DTQL: Linear-LayerNorm-Mish x3, then Linear(1); IQL: Linear-ReLU x2, Linear(1)."""
 
     hidden_dim: int = 256
+    critics: str = "dtql"
 
     @nn.compact
     def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
         x = jnp.concatenate([states, actions], axis=-1)
-        return MLP((self.hidden_dim,) * 3, 1, layer_norm=True)(x)[..., 0]
+        return _critic_mlp(self.critics, self.hidden_dim, layer_norm=True)(x)[..., 0]
 
 
 class TwinQ(nn.Module):
     """Two independent Q networks evaluated in one call: returns [2, B]."""
 
     hidden_dim: int = 256
+    critics: str = "dtql"
 
     @nn.compact
     def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
@@ -95,17 +110,26 @@ class TwinQ(nn.Module):
             out_axes=0,
             axis_size=2,
         )
-        return ensemble(self.hidden_dim)(states, actions)
+        return ensemble(self.hidden_dim, self.critics)(states, actions)
 
 
 class ValueNetwork(nn.Module):
-    """V(s): Linear-Mish x3, then Linear(1). Returns [B]."""
+    """V(s). DTQL: Linear-Mish x3, then Linear(1); IQL: Linear-ReLU x2, Linear(1). Returns [B]."""
 
     hidden_dim: int = 256
+    critics: str = "dtql"
 
     @nn.compact
     def __call__(self, states: jax.Array) -> jax.Array:
-        return MLP((self.hidden_dim,) * 3, 1)(states)[..., 0]
+        return _critic_mlp(self.critics, self.hidden_dim, layer_norm=False)(states)[..., 0]
+
+
+def _critic_mlp(critics: str, hidden_dim: int, *, layer_norm: bool) -> MLP:
+    """DTQL's critic body (Mish; LayerNorm in Q) or IQL's (ReLU, orthogonal init, no LayerNorm)."""
+    hidden = (hidden_dim,) * CRITIC_LAYERS[critics]
+    if critics == "iql":
+        return MLP(hidden, 1, activation="relu", orthogonal_init=True)
+    return MLP(hidden, 1, layer_norm=layer_norm)
 
 
 class GaussianPolicyNetwork(nn.Module):
@@ -126,3 +150,21 @@ class GaussianPolicyNetwork(nn.Module):
         )(states)
         mean, log_std = jnp.split(out, 2, axis=-1)
         return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
+
+
+class IQLPolicyNetwork(nn.Module):
+    """IQL's actor: mean = tanh(MLP(s)) (Linear-ReLU x2, orthogonal init) and a learned
+    state-independent log std, clamped. Returns ([B, A], [B, A]), in units of max_action."""
+
+    act_dim: int
+    hidden_dim: int = 256
+    log_std_min: float = -10.0
+    log_std_max: float = 2.0
+
+    @nn.compact
+    def __call__(self, states: jax.Array) -> tuple[jax.Array, jax.Array]:
+        hidden = (self.hidden_dim,) * 2
+        mean = MLP(hidden, self.act_dim, activation="relu", orthogonal_init=True)(states)
+        log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
+        log_std = jnp.clip(log_std, self.log_std_min, self.log_std_max)
+        return jnp.tanh(mean), jnp.broadcast_to(log_std, mean.shape)

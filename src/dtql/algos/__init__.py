@@ -58,6 +58,9 @@ ALGORITHMS: dict[str, Algorithm] = {
     ),
     "bc": Algorithm("bc", bc.init_bc, bc.train_step, bc.train_step, _unchanged, act_mean, None),
 }
+# IQL's update on DTQL's critics and settings (the paper's ablation); "iql" gets IQL's own
+# recipe from the presets. The update is the same code: only the config differs.
+ALGORITHMS["iql-dtql"] = ALGORITHMS["iql"]._replace(name="iql-dtql")
 
 
 def get_algorithm(name: str) -> Algorithm:

@@ -17,13 +17,13 @@ from dtql.algos.common import (
     init_trainable,
     make_optimizer,
 )
+from dtql.algos.policies import policy_nll
 from dtql.config import LearnerConfig
-from dtql.losses import dataset_nll
 
 
 @struct.dataclass
 class BCState:
-    policy: Trainable  # tanh-Gaussian policy
+    policy: Trainable  # a Gaussian policy: DTQL's tanh-Gaussian or IQL's actor
     act_dim: int = struct.field(pytree_node=False)
     max_action: float = struct.field(pytree_node=False)
 
@@ -35,7 +35,7 @@ def policy_optimizer(cfg: LearnerConfig):
 def init_bc(
     key: jax.Array, cfg: LearnerConfig, obs_dim: int, act_dim: int, max_action: float
 ) -> BCState:
-    if cfg.agent.policy != "gaussian":
+    if cfg.agent.policy == "implicit":
         raise ValueError("algo 'bc' fits a Gaussian policy: set agent.policy=gaussian")
     nets = build_networks(cfg.agent, act_dim)
     params = nets.policy.init(key, jnp.zeros((1, obs_dim)))
@@ -48,8 +48,10 @@ def train_step(
     nets = build_networks(cfg.agent, state.act_dim)
 
     def loss_fn(params):
-        mean, log_std = nets.policy.apply(params, batch.observations)
-        return jnp.mean(dataset_nll(mean, log_std, batch.actions, state.max_action))
+        nll = policy_nll(
+            nets, params, batch.observations, batch.actions, cfg.agent, state.max_action
+        )
+        return jnp.mean(nll)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.policy.params)
     policy = apply_gradients(state.policy, grads, policy_optimizer(cfg))

@@ -14,7 +14,13 @@ import optax
 from flax import struct
 
 from dtql.config import AgentConfig, LearnerConfig
-from dtql.networks import DiffusionNetwork, GaussianPolicyNetwork, TwinQ, ValueNetwork
+from dtql.networks import (
+    DiffusionNetwork,
+    GaussianPolicyNetwork,
+    IQLPolicyNetwork,
+    TwinQ,
+    ValueNetwork,
+)
 
 Metrics = dict[str, jax.Array]
 
@@ -45,17 +51,20 @@ class Networks(NamedTuple):
     """Stateless Flax modules; built from the config wherever needed (cheap, trace-time only)."""
 
     diffusion: DiffusionNetwork
-    policy: GaussianPolicyNetwork
+    policy: GaussianPolicyNetwork | IQLPolicyNetwork  # the Gaussian head of cfg.policy
     q: TwinQ
     value: ValueNetwork
 
 
 def build_networks(cfg: AgentConfig, act_dim: int) -> Networks:
+    head = IQLPolicyNetwork if cfg.policy == "iql_gaussian" else GaussianPolicyNetwork
     return Networks(
-        diffusion=DiffusionNetwork(act_dim, cfg.hidden_dim, cfg.time_embed_dim),
-        policy=GaussianPolicyNetwork(act_dim, cfg.hidden_dim, cfg.log_std_min, cfg.log_std_max),
-        q=TwinQ(cfg.hidden_dim),
-        value=ValueNetwork(cfg.hidden_dim),
+        diffusion=DiffusionNetwork(
+            act_dim, cfg.hidden_dim, cfg.time_embed_dim, cfg.mish_after_input_layer
+        ),
+        policy=head(act_dim, cfg.hidden_dim, cfg.log_std_min, cfg.log_std_max),
+        q=TwinQ(cfg.hidden_dim, cfg.critics),
+        value=ValueNetwork(cfg.hidden_dim, cfg.critics),
     )
 
 
@@ -63,15 +72,19 @@ def build_networks(cfg: AgentConfig, act_dim: int) -> Networks:
 
 
 def learning_rate(
-    base_lr: float, cfg: LearnerConfig, *, trains_in_pretrain: bool
+    base_lr: float, cfg: LearnerConfig, *, trains_in_pretrain: bool, decays: bool = True
 ) -> optax.Schedule:
-    """Constant, or cosine-annealed to 0 over the main phase (Table 4's 'Lr decay').
+    """Constant, or (``agent.lr_decay`` and ``decays``) cosine-annealed to 0 over
+    ``agent.lr_decay_steps`` main-phase steps (default: the run's steps; Table 4's 'Lr decay').
 
-    Optimisers that also step during pretraining keep the constant rate until it ends.
+    The schedule counts this optimiser's own steps: one that also steps during pretraining
+    keeps the constant rate until pretraining ends; one created at the main phase starts its
+    cosine at once.
     """
-    if not cfg.agent.lr_decay:
+    if not (cfg.agent.lr_decay and decays):
         return optax.constant_schedule(base_lr)
-    cosine = optax.cosine_decay_schedule(base_lr, max(cfg.steps, 1))
+    length = cfg.steps if cfg.agent.lr_decay_steps is None else cfg.agent.lr_decay_steps
+    cosine = optax.cosine_decay_schedule(base_lr, max(length, 1))
     if not trains_in_pretrain or cfg.pretrain_steps == 0:
         return cosine
     return optax.join_schedules(
@@ -79,9 +92,12 @@ def learning_rate(
     )
 
 
-def make_optimizer(base_lr: float, cfg: LearnerConfig, *, trains_in_pretrain: bool):
+def make_optimizer(
+    base_lr: float, cfg: LearnerConfig, *, trains_in_pretrain: bool, decays: bool = True
+):
     """Adam with default betas, no gradient clipping (as released)."""
-    return optax.adam(learning_rate(base_lr, cfg, trains_in_pretrain=trains_in_pretrain))
+    schedule = learning_rate(base_lr, cfg, trains_in_pretrain=trains_in_pretrain, decays=decays)
+    return optax.adam(schedule)
 
 
 def init_trainable(params: Any, optimizer: optax.GradientTransformation) -> Trainable:

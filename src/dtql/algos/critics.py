@@ -34,7 +34,10 @@ class Critics:
 
 
 def critic_optimizer(cfg: LearnerConfig):
-    return make_optimizer(cfg.agent.critic_lr, cfg, trains_in_pretrain=True)
+    agent = cfg.agent
+    return make_optimizer(
+        agent.critic_lr, cfg, trains_in_pretrain=True, decays=agent.decay_critic_lr
+    )
 
 
 def init_critics(

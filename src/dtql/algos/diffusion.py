@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from dtql.algos.common import (
     Batch,
@@ -45,6 +46,7 @@ def init_diffusion(
 
 def diffusion_bc_step(
     model: Trainable,
+    optimizer: optax.GradientTransformation,
     actions: jax.Array,
     states: jax.Array,
     key: jax.Array,
@@ -52,14 +54,34 @@ def diffusion_bc_step(
     cfg: LearnerConfig,
     max_action: float,
 ) -> tuple[Trainable, jax.Array]:
-    """One Adam step of Eq. 2 on (states, actions): the BC model, or KL's fake model."""
+    """One Adam step of Eq. 2 on (states, actions): the BC model (``diffusion_optimizer``), or
+    KL's fake model (its own optimiser, whose schedule starts at the main phase)."""
 
     def loss_fn(params):
         raw = bind_raw_network(nets, params)
         return diffusion_bc_loss(raw, actions, states, key, cfg.agent.edm, max_action)
 
     loss, grads = jax.value_and_grad(loss_fn)(model.params)
-    return apply_gradients(model, grads, diffusion_optimizer(cfg)), loss
+    return apply_gradients(model, grads, optimizer), loss
+
+
+def bc_only_step(
+    state: Any, batch: Batch, key: jax.Array, cfg: LearnerConfig
+) -> tuple[Any, Metrics]:
+    """One step of the diffusion BC model alone (Eq. 2), for any state with ``diffusion``,
+    ``act_dim`` and ``max_action``: Algorithm 2's first loop, and half of pretraining."""
+    nets = build_networks(cfg.agent, state.act_dim)
+    diffusion, loss = diffusion_bc_step(
+        state.diffusion,
+        diffusion_optimizer(cfg),
+        batch.actions,
+        batch.observations,
+        key,
+        nets,
+        cfg,
+        state.max_action,
+    )
+    return state.replace(diffusion=diffusion), {"diffusion/loss": loss}
 
 
 def pretrain_critics_and_diffusion(
@@ -72,8 +94,5 @@ def pretrain_critics_and_diffusion(
     critics, critic_metrics = critic_step(
         state.critics, batch, nets, cfg, update_target=cfg.agent.target_update_in_pretrain
     )
-    diffusion, diffusion_loss = diffusion_bc_step(
-        state.diffusion, batch.actions, batch.observations, key, nets, cfg, state.max_action
-    )
-    metrics = {**critic_metrics, "diffusion/loss": diffusion_loss}
-    return state.replace(critics=critics, diffusion=diffusion), metrics
+    state, diffusion_metrics = bc_only_step(state, batch, key, cfg)
+    return state.replace(critics=critics), {**critic_metrics, **diffusion_metrics}

@@ -22,7 +22,12 @@ from dtql.algos.common import (
     init_trainable,
 )
 from dtql.algos.critics import Critics, critic_step, init_critics
-from dtql.algos.diffusion import diffusion_bc_step, init_diffusion, pretrain_critics_and_diffusion
+from dtql.algos.diffusion import (
+    diffusion_bc_step,
+    diffusion_optimizer,
+    init_diffusion,
+    pretrain_critics_and_diffusion,
+)
 from dtql.config import LearnerConfig
 from dtql.losses import dtql_policy_loss
 
@@ -68,7 +73,14 @@ def train_step(
     critics, critic_metrics = critic_step(state.critics, batch, nets, cfg, update_target=True)
     # 2. Diffusion policy learning (Eq. 2).
     diffusion, diffusion_loss = diffusion_bc_step(
-        state.diffusion, batch.actions, states, key_diffusion, nets, cfg, state.max_action
+        state.diffusion,
+        diffusion_optimizer(cfg),
+        batch.actions,
+        states,
+        key_diffusion,
+        nets,
+        cfg,
+        state.max_action,
     )
     # 3. Trust-region policy learning (Eq. 5) against the updated diffusion model and critics,
     #    both frozen inside the loss.

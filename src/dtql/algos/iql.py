@@ -19,15 +19,15 @@ from dtql.algos.common import (
     init_trainable,
 )
 from dtql.algos.critics import Critics, critic_step, init_critics, min_q
-from dtql.algos.policies import policy_optimizer
+from dtql.algos.policies import policy_nll, policy_optimizer
 from dtql.config import LearnerConfig
-from dtql.losses import awr_loss, dataset_nll
+from dtql.losses import awr_loss
 
 
 @struct.dataclass
 class IQLState:
     critics: Critics
-    policy: Trainable  # tanh-Gaussian policy
+    policy: Trainable  # a Gaussian policy: DTQL's tanh-Gaussian or IQL's actor
     act_dim: int = struct.field(pytree_node=False)
     max_action: float = struct.field(pytree_node=False)
 
@@ -35,8 +35,10 @@ class IQLState:
 def init_iql(
     key: jax.Array, cfg: LearnerConfig, obs_dim: int, act_dim: int, max_action: float
 ) -> IQLState:
-    if cfg.agent.policy != "gaussian":
-        raise ValueError("algo 'iql' extracts a Gaussian policy: set agent.policy=gaussian")
+    if cfg.agent.policy == "implicit":
+        raise ValueError(
+            "algo 'iql' extracts a Gaussian policy: set agent.policy=iql_gaussian or gaussian"
+        )
     nets = build_networks(cfg.agent, act_dim)
     key_critic, key_policy = jax.random.split(key)
     policy_params = nets.policy.init(key_policy, jnp.zeros((1, obs_dim)))
@@ -68,8 +70,9 @@ def train_step(
     advantages = q - nets.value.apply(critics.value.params, batch.observations)
 
     def policy_loss_fn(policy_params):
-        mean, log_std = nets.policy.apply(policy_params, batch.observations)
-        nll = dataset_nll(mean, log_std, batch.actions, state.max_action)
+        nll = policy_nll(
+            nets, policy_params, batch.observations, batch.actions, agent, state.max_action
+        )
         return awr_loss(nll, advantages, agent.awr_temperature, agent.awr_max_weight)
 
     loss, grads = jax.value_and_grad(policy_loss_fn)(state.policy.params)

@@ -4,7 +4,7 @@ Pretraining is DTQL's (critics + diffusion BC). Then an implicit one-step genera
 a_theta = G(scale z, s) and a "fake" diffusion model both start from the BC weights; each step the
 generator follows alpha * L_KL - min(Q1, Q2), where L_KL's gradient is s_fake - s_real (Eq. 12),
 and the fake model is fitted (Eq. 2) to the generator's detached actions. As in Algorithm 2 the
-BC model is not trained after pretraining.
+BC model is not trained after pretraining, unless ``agent.kl_train_bc`` (the released code).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dtql.algos.common import (
     apply_gradients,
     build_networks,
     init_trainable,
+    make_optimizer,
 )
 from dtql.algos.critics import Critics, critic_step, init_critics
 from dtql.algos.diffusion import (
@@ -67,12 +68,17 @@ def init_kl(
 pretrain_step = pretrain_critics_and_diffusion
 
 
+def fake_optimizer(cfg: LearnerConfig):
+    """The fake model's Adam. It is created at the main phase, so its schedule starts there."""
+    return make_optimizer(cfg.agent.lr, cfg, trains_in_pretrain=False)
+
+
 def start_main_phase(state: KLState, cfg: LearnerConfig) -> KLState:
     """Algorithm 2: theta <- phi, xi <- phi, with fresh optimiser states."""
     bc = state.diffusion.params
     return state.replace(
         policy=init_trainable(bc, policies.policy_optimizer(cfg)),
-        fake=init_trainable(bc, diffusion_optimizer(cfg)),
+        fake=init_trainable(bc, fake_optimizer(cfg)),
     )
 
 
@@ -82,28 +88,50 @@ def train_step(
     """One iteration of Algorithm 2's second loop, with the IQL critics updated first."""
     agent = cfg.agent
     nets = build_networks(agent, state.act_dim)
-    key_policy, key_noise, key_fake = jax.random.split(key, 3)
+    key_policy, key_noise, key_fake, key_bc = jax.random.split(key, 4)
     states = batch.observations
     critics, critic_metrics = critic_step(state.critics, batch, nets, cfg, update_target=True)
+    diffusion, bc_metrics = state.diffusion, {}
+    if agent.kl_train_bc:  # released code: the BC model keeps learning (Eq. 2)
+        diffusion, bc_loss = diffusion_bc_step(
+            diffusion,
+            diffusion_optimizer(cfg),
+            batch.actions,
+            states,
+            key_bc,
+            nets,
+            cfg,
+            state.max_action,
+        )
+        bc_metrics = {"diffusion/loss": bc_loss}
 
     policy_loss = partial(
         kl_policy_loss,
         sample_policy=policies.policy_sampler(nets, agent, state.max_action),
         diffusion_apply=nets.diffusion.apply,
-        real_params=state.diffusion.params,
+        real_params=diffusion.params,
         fake_params=state.fake.params,
         q_apply=nets.q.apply,
         q_params=critics.q.params,
         policy_key=key_policy,
         noise_key=key_noise,
         agent=agent,
+        max_action=state.max_action,
     )
     grads, (actions, policy_metrics) = jax.grad(policy_loss, has_aux=True)(
         state.policy.params, states
     )
     policy = apply_gradients(state.policy, grads, policies.policy_optimizer(cfg))
     fake, fake_loss = diffusion_bc_step(
-        state.fake, jax.lax.stop_gradient(actions), states, key_fake, nets, cfg, state.max_action
+        state.fake,
+        fake_optimizer(cfg),
+        jax.lax.stop_gradient(actions),
+        states,
+        key_fake,
+        nets,
+        cfg,
+        state.max_action,
     )
-    state = state.replace(critics=critics, policy=policy, fake=fake)
-    return state, {**critic_metrics, **policy_metrics, "fake/loss": fake_loss}
+    state = state.replace(critics=critics, diffusion=diffusion, policy=policy, fake=fake)
+    metrics = {**critic_metrics, **bc_metrics, **policy_metrics, "fake/loss": fake_loss}
+    return state, metrics

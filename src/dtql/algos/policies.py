@@ -1,12 +1,16 @@
-"""The one-step policy pi_theta, in its two forms (Section 2.4), and how it acts:
+"""The one-step policy pi_theta, in its forms (Section 2.4), and how it acts:
 
 - ``gaussian``: a = tanh(mean(s) + std(s) eps) * max_action (reparameterised);
-- ``implicit``: a = D_theta(scale * z, sigma=scale | s), z ~ N(0, I), the diffusion architecture
-  used as a one-step generator (as in the released KL baseline); unsquashed.
+- ``implicit``: the diffusion architecture used as a one-step generator, z ~ N(0, I): as released,
+  the raw network a = F(scale z, time input scale | s); or the EDM denoiser
+  a = D_theta(scale z; sigma = scale | s) (``agent.implicit_generator``). Unsquashed.
+- ``iql_gaussian``: IQL's actor, a = (tanh(mean(s)) + std eps) * max_action with a
+  state-independent std; its density is taken in action space.
 
-Both expose ``init_policy_params``, ``sample_actions`` (stochastic, differentiable in the
-parameters) and ``deterministic_actions`` (the mean action used at evaluation: tanh(mean) for
-the Gaussian, z = 0 for the implicit policy). Acting: ``act_mean`` and ``act_candidates``.
+All expose ``init_policy_params``, ``sample_actions`` (stochastic, differentiable in the
+parameters), ``deterministic_actions`` (the mean action used at evaluation) and, for the
+Gaussians, ``policy_nll`` (the likelihood the BC, IQL and entropy terms fit). Acting:
+``act_mean`` and ``act_candidates``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dtql.algos.critics import min_q
 from dtql.algos.diffusion import bind_raw_network
 from dtql.config import AgentConfig, LearnerConfig
 from dtql.edm import denoise
-from dtql.losses import SamplePolicy
+from dtql.losses import SamplePolicy, action_space_nll, dataset_nll
 
 
 def policy_optimizer(cfg: LearnerConfig):
@@ -33,7 +37,7 @@ def init_policy_params(
     key: jax.Array, nets: Networks, cfg: AgentConfig, obs_dim: int, act_dim: int
 ) -> Any:
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    if cfg.policy == "gaussian":
+    if cfg.policy != "implicit":
         return nets.policy.init(key, obs)
     return nets.diffusion.init(key, act, act[:, :1], obs)
 
@@ -50,9 +54,11 @@ def _implicit_actions(
     nets: Networks, params: Any, states: jax.Array, z: jax.Array, cfg: AgentConfig
 ) -> jax.Array:
     scale = cfg.implicit_noise_scale
-    sigma = jnp.full((states.shape[0], 1), scale)
+    time = jnp.full((states.shape[0], 1), scale)
     raw = bind_raw_network(nets, params)
-    return denoise(raw, scale * z, sigma, states, cfg.edm.sigma_data)
+    if cfg.implicit_generator == "raw":  # released: F itself, the scale as its time input
+        return raw(scale * z, time, states)
+    return denoise(raw, scale * z, time, states, cfg.edm.sigma_data)
 
 
 def sample_actions(
@@ -63,10 +69,14 @@ def sample_actions(
     cfg: AgentConfig,
     max_action: float,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
-    """Stochastic actions [B, A] and, for the Gaussian policy, its (mean, log_std) pre-tanh."""
+    """Stochastic actions [B, A] and, for the Gaussians, the head's (mean, log_std)."""
     if cfg.policy == "gaussian":
         mean, log_std = nets.policy.apply(params, states)
         return tanh_gaussian_sample(mean, log_std, key, max_action), (mean, log_std)
+    if cfg.policy == "iql_gaussian":
+        mean, log_std = nets.policy.apply(params, states)
+        eps = jax.random.normal(key, mean.shape)
+        return (mean + jnp.exp(log_std) * eps) * max_action, (mean, log_std)
     z = jax.random.normal(key, (states.shape[0], nets.diffusion.act_dim))
     return _implicit_actions(nets, params, states, z, cfg), None
 
@@ -83,8 +93,30 @@ def deterministic_actions(
     if cfg.policy == "gaussian":
         mean, _ = nets.policy.apply(params, states)
         return jnp.tanh(mean) * max_action
+    if cfg.policy == "iql_gaussian":
+        mean, _ = nets.policy.apply(params, states)  # tanh(.) already
+        return mean * max_action
     z = jnp.zeros((states.shape[0], nets.diffusion.act_dim))
     return jnp.clip(_implicit_actions(nets, params, states, z, cfg), -max_action, max_action)
+
+
+def policy_nll(
+    nets: Networks,
+    params: Any,
+    states: jax.Array,
+    actions: jax.Array,
+    cfg: AgentConfig,
+    max_action: float,
+) -> jax.Array:
+    """-log pi(a | s) of dataset actions [B, A] under a Gaussian policy: [B].
+
+    ``gaussian``: the pre-tanh density of atanh(a / max_action) (the released entropy term, no
+    tanh Jacobian); ``iql_gaussian``: the density in action space, as IQL fits it.
+    """
+    mean, log_std = nets.policy.apply(params, states)
+    if cfg.policy == "iql_gaussian":
+        return action_space_nll(mean * max_action, log_std + jnp.log(max_action), actions)
+    return dataset_nll(mean, log_std, actions, max_action)
 
 
 def sample_candidates(

@@ -113,6 +113,7 @@ def qlearning_view(
     """Build transitions from flat D4RL rows (see the module docstring for the rules)."""
     n = len(observations)
     ends = terminals | timeouts
+    cut = int(not ends[-1])  # the last episode stops with the file, unflagged
     ends[-1] = True  # the file's last row closes the last episode
 
     if next_observations is not None:
@@ -141,6 +142,7 @@ def qlearning_view(
         timeouts=out_timeouts.astype(np.float32),
         episode_returns=returns_per_episode(rewards, ends),
         source=source,
+        truncated_by_end=cut,
     )
 
 

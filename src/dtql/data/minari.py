@@ -87,6 +87,7 @@ def read_minari(
         "timeouts": [],
     }
     returns = []
+    truncated_by_end = 0  # episodes whose last step has neither flag
     for episode in dataset.iterate_episodes():
         prefix = f"episode_{episode.id}"  # the group name in main_data.hdf5
         obs = _episode_observations(episode.observations, obs_adapter, src, prefix)
@@ -113,7 +114,8 @@ def read_minari(
             continue
 
         # The episode's end is flagged one way or the other (transitions.episode_end_flags).
-        terminals, timeouts = episode_end_flags(fields["terminations"], fields["truncations"])
+        terminals, timeouts, cut = episode_end_flags(fields["terminations"], fields["truncations"])
+        truncated_by_end += cut
         columns["observations"].append(obs[:-1])
         columns["next_observations"].append(obs[1:])
         columns["actions"].append(fields["actions"])
@@ -124,7 +126,10 @@ def read_minari(
     if not columns["rewards"]:
         raise DatasetError(f"{src}: dataset is empty: no episode has steps, expected at least 1")
     arrays = {name: np.concatenate(parts, axis=0) for name, parts in columns.items()}
-    return Transitions(**arrays, episode_returns=np.asarray(returns, dtype=np.float64), source=src)
+    returns_array = np.asarray(returns, dtype=np.float64)
+    return Transitions(
+        **arrays, episode_returns=returns_array, source=src, truncated_by_end=truncated_by_end
+    )
 
 
 def _episode_observations(

@@ -83,7 +83,7 @@ def read_npz(path: str | Path, source: str | None = None) -> Transitions:
         episode_returns = raw["episode_returns"].reshape(-1).astype(np.float64)
     else:
         episode_returns = returns_per_episode(fields["rewards"], terminals | timeouts)
-    terminals, timeouts = episode_end_flags(terminals, timeouts)
+    terminals, timeouts, cut = episode_end_flags(terminals, timeouts)
 
     return Transitions(
         observations=fields["observations"],
@@ -94,6 +94,7 @@ def read_npz(path: str | Path, source: str | None = None) -> Transitions:
         timeouts=timeouts.astype(np.float32),
         episode_returns=episode_returns,
         source=src,
+        truncated_by_end=cut,
     )
 
 

@@ -35,6 +35,9 @@ class Transitions:
     timeouts: np.ndarray  # [N] float32 in {0, 1}: 1 = the episode ended here without a terminal
     episode_returns: np.ndarray  # [E] float64: undiscounted return of every episode in the file
     source: str  # path or id, used in error messages
+    # Episodes that end only because the data stops there (no flag in the source); the record
+    # flags their last row as a timeout, so `timeouts` counts them too.
+    truncated_by_end: int = 0
 
     @property
     def num_transitions(self) -> int:
@@ -55,20 +58,40 @@ class Transitions:
 
 # --------------------------------------------------------------------------- reward transforms
 
-REWARD_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "none": lambda r: r,
+
+def _scale_by_return_range(rewards: np.ndarray, episode_returns: np.ndarray) -> np.ndarray:
+    """IQL's locomotion rewards: r * 1000 / (max - min episode return of the dataset)."""
+    spread = float(np.max(episode_returns) - np.min(episode_returns)) if len(episode_returns) else 0
+    if not spread > 0:
+        raise ValueError(
+            "reward transform 'scale_by_return_range' needs episodes with different returns, "
+            f"got {len(episode_returns)} episode(s) with a return range of {spread}"
+        )
+    return rewards * (1000.0 / spread)
+
+
+# name -> f(rewards [N], episode returns [E]) -> rewards [N].
+REWARD_TRANSFORMS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "none": lambda r, returns: r,
     # AntMaze: the sparse 0/1 goal reward becomes -1/0, as in IQL and the released DTQL code.
-    "minus_one": lambda r: r - 1.0,
+    "minus_one": lambda r, returns: r - 1.0,
+    "scale_by_return_range": _scale_by_return_range,
 }
 
 
-def apply_reward_transform(rewards: np.ndarray, name: str) -> np.ndarray:
-    """Return transformed rewards as a new float32 array ("none" or "minus_one")."""
+def apply_reward_transform(
+    rewards: np.ndarray, name: str, episode_returns: np.ndarray | None = None
+) -> np.ndarray:
+    """Return transformed rewards as a new float32 array (a name of ``REWARD_TRANSFORMS``).
+
+    ``episode_returns`` (the dataset's, raw) is needed by 'scale_by_return_range' only.
+    """
     if name not in REWARD_TRANSFORMS:
         known = ", ".join(repr(k) for k in REWARD_TRANSFORMS)
         raise ValueError(f"unknown reward transform {name!r}, expected one of {known}")
     rewards = np.asarray(rewards, dtype=np.float32)
-    return np.asarray(REWARD_TRANSFORMS[name](rewards), dtype=np.float32).copy()
+    returns = np.zeros(0) if episode_returns is None else np.asarray(episode_returns)
+    return np.asarray(REWARD_TRANSFORMS[name](rewards, returns), dtype=np.float32).copy()
 
 
 # --------------------------------------------------------------------------- helpers for readers
@@ -157,17 +180,23 @@ def _check_numeric(source: str, name: str, array: np.ndarray) -> None:
 # --------------------------------------------------------------------------- episodes
 
 
-def episode_end_flags(terminals: np.ndarray, timeouts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The record's flag rule applied to raw 0/1 flags [N]: returns (terminals, timeouts) as bool.
+def episode_end_flags(
+    terminals: np.ndarray, timeouts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The record's flag rule applied to raw 0/1 flags [N]: (terminals, timeouts, cut).
 
     A row flagged both ways is a terminal; the last row always ends an episode, as a timeout
-    when it is not terminal (the data simply stops there).
+    when it is not terminal (the data simply stops there). ``cut`` is 1 when that last flag was
+    added (the source had none there), else 0.
     """
     terminals = np.asarray(terminals, dtype=bool).copy()
-    timeouts = np.asarray(timeouts, dtype=bool) & ~terminals
+    raw_timeouts = np.asarray(timeouts, dtype=bool)
+    timeouts = raw_timeouts & ~terminals
+    cut = 0
     if len(timeouts):
+        cut = int(not (terminals[-1] or raw_timeouts[-1]))
         timeouts[-1] = not terminals[-1]
-    return terminals, timeouts
+    return terminals, timeouts, cut
 
 
 def episode_slices(t: Transitions) -> Iterator[slice]:
@@ -190,7 +219,7 @@ def transitions_from_rows(
     source: str,
 ) -> Transitions:
     """A float32 record from flat rows, the flags put in the record's rule, returns summed."""
-    terminals, timeouts = episode_end_flags(terminals, timeouts)
+    terminals, timeouts, cut = episode_end_flags(terminals, timeouts)
     return Transitions(
         observations=np.asarray(observations, np.float32),
         actions=np.asarray(actions, np.float32),
@@ -200,6 +229,7 @@ def transitions_from_rows(
         timeouts=timeouts.astype(np.float32),
         episode_returns=returns_per_episode(np.asarray(rewards), terminals | timeouts),
         source=source,
+        truncated_by_end=cut,
     )
 
 
@@ -208,7 +238,8 @@ def concat_transitions(parts: list[Transitions], source: str) -> Transitions:
     fields = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
     arrays = {name: np.concatenate([getattr(p, name) for p in parts]) for name in fields}
     returns = np.concatenate([p.episode_returns for p in parts])
-    return Transitions(**arrays, episode_returns=returns, source=source)
+    cut = sum(p.truncated_by_end for p in parts)
+    return Transitions(**arrays, episode_returns=returns, source=source, truncated_by_end=cut)
 
 
 # --------------------------------------------------------------------------- validation
@@ -308,7 +339,10 @@ def dataset_info(t: Transitions) -> dict:
         "transitions": t.num_transitions,
         "episodes": t.num_episodes,
         "terminals": int(np.sum(t.terminals)),
-        "timeouts": int(np.sum(t.timeouts)),
+        # The source's own timeout flags (as h5py or D4RL's tools count them); episodes cut by
+        # the end of the data are counted apart.
+        "timeouts": int(np.sum(t.timeouts)) - t.truncated_by_end,
+        "truncated_by_end": t.truncated_by_end,
         "obs_dim": t.obs_dim,
         "act_dim": t.act_dim,
         "return_mean": stat(np.mean),

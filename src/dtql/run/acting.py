@@ -69,14 +69,9 @@ def evaluate_run(run_dir: str, *, episodes: int | None = None, act_mode: str | N
     task = get_task(cfg.task)
     spaces = task_spaces(task)
     state, step = restore_state(path, cfg, spaces)
-    result = run_evaluation(
-        get_algorithm(cfg.learner.algo),
-        state,
-        cfg,
-        task,
-        episodes=episodes or cfg.eval_episodes,
-        step=step,
-    )
+    algo, episodes = get_algorithm(cfg.learner.algo), episodes or cfg.eval_episodes
+    with jax.default_matmul_precision(cfg.matmul_precision):
+        result = run_evaluation(algo, state, cfg, task, episodes=episodes, step=step)
     return {
         "run_dir": str(path),
         "task": task.name,

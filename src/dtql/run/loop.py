@@ -94,6 +94,7 @@ def run_training(
     last_eval: dict[str, float] = {}
     last_summary: dict[str, float | int | str] = {"act_mode": cfg.act_mode}
     with (
+        jax.default_matmul_precision(cfg.matmul_precision),
         RunLogger(run_dir, resume_from_step=step if resume_dir else None) as logger,
         tqdm(
             total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True
@@ -135,6 +136,7 @@ def run_training(
         "behaviour_return_mean": behaviour["return_mean"],
         "behaviour_normalized_score": float(normalized_score(task, behaviour["return_mean"])),
         "device": jax.devices()[0].platform,  # where the steps ran, for any speed quoted
+        "matmul_precision": cfg.matmul_precision,  # float32 or TF32 matmuls on a GPU
         "cpu_threads_usable": threads,
     }
     write_json_atomic(run_dir / RESULT_NAME, result)

@@ -75,7 +75,9 @@ def load_training_data(cfg: RunConfig, task: TaskSpec, spaces: Spaces) -> Transi
 
 
 def to_device(transitions: Transitions, reward_transform: str) -> DeviceTransitions:
-    rewards = apply_reward_transform(transitions.rewards, reward_transform)
+    rewards = apply_reward_transform(
+        transitions.rewards, reward_transform, transitions.episode_returns
+    )
     return DeviceTransitions(
         observations=jnp.asarray(transitions.observations, jnp.float32),
         actions=jnp.asarray(transitions.actions, jnp.float32),
@@ -110,5 +112,10 @@ def check_config(cfg: RunConfig) -> None:
         raise RunError("config: steps + pretrain_steps is 0, expected at least one step")
     if learner.agent.entropy_coef > 0 and learner.agent.policy != "gaussian":
         raise RunError("config: agent.entropy_coef > 0 needs agent.policy=gaussian (a density)")
+    if learner.agent.policy == "iql_gaussian" and learner.algo in ("dtql", "kl"):
+        raise RunError(
+            f"config: agent.policy=iql_gaussian is IQL's actor; algo {learner.algo} expects "
+            "agent.policy=gaussian or implicit"
+        )
     if cfg.act_mode == "candidates" and learner.algo == "bc":
         raise RunError("config: act_mode=candidates needs a critic; algo bc has none (use mean)")

@@ -54,6 +54,8 @@ IQL_NETWORKS = {"agent.policy": "iql_gaussian", "agent.critics": "iql"}
         ("iql", IQL_NETWORKS),
         ("bc", {}),
         ("bc", {"agent.policy": "iql_gaussian"}),
+        ("bc", {"agent.policy": "deterministic"}),
+        ("bc-gaussian", {}),
     ],
     ids=lambda v: v if isinstance(v, str) else "-".join(str(x) for x in v.values()) or "default",
 )
@@ -210,3 +212,20 @@ def test_decay_can_spare_the_critics():
     after, _ = run_steps_jit(algo.train_step, state, data, jax.random.key(3), cfg, 1)
     assert leaves_changed(state.critics.q.params, after.critics.q.params)
     assert not leaves_changed(state.policy.params, after.policy.params)
+
+
+def test_deterministic_bc_fits_the_dataset_actions_by_mean_squared_error():
+    cfg = tiny_config("bc", **{"agent.policy": "deterministic", "agent.lr": 3e-3})
+    data = tiny_data()
+    # Actions that are a function of the state, as a behaviour policy's are.
+    weights = jax.random.normal(jax.random.key(9), (OBS_DIM, ACT_DIM))
+    data = data._replace(actions=0.8 * jnp.tanh(data.observations @ weights))
+    algo = get_algorithm("bc")
+    state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    _, first = run_steps_jit(algo.train_step, state, data, jax.random.key(1), cfg, 1)
+    state, _ = run_steps_jit(algo.train_step, state, data, jax.random.key(1), cfg, 300)
+    predicted = algo.act_mean(state, data.observations, cfg)
+    mse = float(jnp.mean((predicted - data.actions) ** 2))
+    # The logged loss is the MSE of the acting policy, and training lowers it.
+    assert float(first["policy/loss"]) > mse
+    assert mse < 0.5 * float(jnp.mean(data.actions**2))

@@ -20,6 +20,7 @@ from dtql.losses import (
     expectile_loss,
     kl_policy_loss,
     kl_regularization_loss,
+    mse_bc_loss,
     q_loss,
     trust_region_loss,
     value_loss,
@@ -314,3 +315,9 @@ def test_kl_policy_loss_clamps_the_denoised_actions_when_asked():
         return float(metrics["policy/kl_loss"])
 
     assert kl_loss(True) != kl_loss(False)
+
+
+def test_mse_bc_loss_is_the_mean_squared_error_over_batch_and_dims():
+    predicted = jnp.array([[0.5, -0.5], [0.0, 1.0]])
+    actions = jnp.array([[0.0, -0.5], [0.0, 0.0]])
+    assert float(mse_bc_loss(predicted, actions)) == pytest.approx((0.25 + 0 + 0 + 1) / 4)

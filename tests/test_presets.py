@@ -46,6 +46,15 @@ def test_run_config_adds_the_algorithms_defaults_as_data():
     assert run_config("hopper-medium-v2", "kl").learner.agent.policy == "implicit"
     dtql = run_config("hopper-medium-v2")
     assert dtql.learner.algo == "dtql" and dtql == preset("hopper-medium-v2")
-    assert run_config("Hopper-v5", "bc").learner.steps == 1_000_000  # no Table 4 row: defaults
+    assert run_config("Hopper-v5", "dtql").learner.steps == 1_000_000  # no Table 4 row: defaults
     with pytest.raises(UnknownTaskError, match="unknown task"):
         run_config("hopper-medium-v9")
+
+
+def test_bc_is_the_standard_deterministic_bc_and_bc_gaussian_keeps_dtqls_settings():
+    bc = run_config("hopper-medium-v2", "bc").learner
+    assert (bc.agent.policy, bc.agent.lr, bc.agent.lr_decay) == ("deterministic", 3e-4, False)
+    assert (bc.pretrain_steps, bc.steps, bc.batch_size) == (0, 1_000_000, 256)
+    gaussian = run_config("hopper-medium-v2", "bc-gaussian").learner
+    dtql = preset("hopper-medium-v2").learner
+    assert gaussian.agent == dtql.agent and gaussian.algo == "bc-gaussian"

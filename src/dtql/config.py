@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
-Algo = Literal["dtql", "kl", "iql", "iql-dtql", "bc"]
-PolicyKind = Literal["gaussian", "implicit", "iql_gaussian"]
+Algo = Literal["dtql", "kl", "iql", "iql-dtql", "bc", "bc-gaussian"]
+PolicyKind = Literal["gaussian", "implicit", "iql_gaussian", "deterministic"]
 Critics = Literal["dtql", "iql"]
 ImplicitGenerator = Literal["raw", "preconditioned"]
 MatmulPrecision = Literal["highest", "default"]
@@ -83,8 +83,9 @@ class AgentConfig:
     """Whether lr_decay anneals the critics too (released DTQL: every optimiser; IQL: the actor
     only)."""
     policy: PolicyKind = "gaussian"
-    """One-step policy: tanh-squashed Gaussian, implicit a = pi(s, eps), or IQL's actor (a
-    Gaussian around a tanh mean with a state-independent std, density in action space)."""
+    """One-step policy: tanh-squashed Gaussian, implicit a = pi(s, eps), IQL's actor (a
+    Gaussian around a tanh mean with a state-independent std, density in action space), or
+    deterministic a = tanh(MLP(s)) * max_action (the standard BC actor, fitted by MSE)."""
     critics: Critics = "dtql"
     """Critic networks: DTQL's (Q: 3 x Linear-LayerNorm-Mish, V: 3 x Linear-Mish) or IQL's
     (Q and V: 2 x Linear-ReLU, orthogonal initialisation)."""

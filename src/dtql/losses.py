@@ -3,7 +3,7 @@
 - Eq. 2 ``diffusion_bc_loss``, Eq. 4 ``trust_region_loss``, Eq. 5 ``dtql_policy_loss``,
   Eq. 6 ``value_loss``, Eq. 7 ``q_loss``; Appendix D's Eq. 12 ``kl_regularization_loss`` and
   the KL baseline's policy loss ``kl_policy_loss``; the entropy term's ``dataset_nll``; IQL's
-  ``awr_loss``.
+  ``awr_loss``; BC's ``mse_bc_loss``.
 
 Networks come in as Flax ``apply`` functions with their parameters, so the gradient path is
 explicit: a model that must not learn from a loss has its parameters under ``stop_gradient``
@@ -168,6 +168,12 @@ def action_space_nll(mean: jax.Array, log_std: jax.Array, actions: jax.Array) ->
     space)."""
     z = (actions - mean) / jnp.exp(log_std)
     return -jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi), axis=-1)
+
+
+def mse_bc_loss(predicted: jax.Array, actions: jax.Array) -> jax.Array:
+    """Behaviour cloning by mean squared error: mean over batch and dims of (pi(s) - a)^2, for
+    the deterministic BC actor [B, A] (TD3+BC's, IQL's and CORL's BC baseline)."""
+    return jnp.mean((predicted - actions) ** 2)
 
 
 def kl_regularization_loss(

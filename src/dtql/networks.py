@@ -1,4 +1,4 @@
-"""Flax modules: the raw diffusion network F, twin Q, V, and the Gaussian policy heads.
+"""Flax modules: the raw diffusion network F, twin Q, V, and the policy heads.
 
 Architectures follow Appendix E and the released code (REFERENCE.md). No losses here.
 """
@@ -168,3 +168,16 @@ class IQLPolicyNetwork(nn.Module):
         log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
         log_std = jnp.clip(log_std, self.log_std_min, self.log_std_max)
         return jnp.tanh(mean), jnp.broadcast_to(log_std, mean.shape)
+
+
+class DeterministicPolicyNetwork(nn.Module):
+    """The standard BC actor of TD3+BC, IQL and CORL: Linear-ReLU x2, then tanh. Returns the
+    action [B, A] in units of max_action."""
+
+    act_dim: int
+    hidden_dim: int = 256
+
+    @nn.compact
+    def __call__(self, states: jax.Array) -> jax.Array:
+        hidden = (self.hidden_dim,) * 2
+        return jnp.tanh(MLP(hidden, self.act_dim, activation="relu")(states))

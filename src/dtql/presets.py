@@ -88,12 +88,25 @@ IQL_RECIPE: dict[str, Any] = {
     "learner.agent.entropy_coef": 0.0,
 }
 
+# The standard BC of the offline-RL literature, as TD3+BC (Fujimoto & Gu 2021) and CORL's
+# any_percent_bc run it: a 2 x 256 ReLU actor with a tanh output, mean squared error, Adam 3e-4
+# without decay, batch 256, 1M steps. (Their state normalization is not implemented.)
+BC_RECIPE: dict[str, Any] = {
+    "learner.pretrain_steps": 0,
+    "learner.steps": 1_000_000,
+    "learner.batch_size": 256,
+    "learner.agent.policy": "deterministic",
+    "learner.agent.lr": 3e-4,
+    "learner.agent.lr_decay": False,
+}
+
 # What an algorithm needs that the defaults do not give it; flags still override these.
 ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
     # The KL baseline's generator is implicit (Appendix D).
     "kl": {"learner.agent.policy": "implicit"},
     "iql": IQL_RECIPE,
-    # "iql-dtql" is IQL's update on DTQL's critics and preset: nothing to add.
+    "bc": BC_RECIPE,
+    # "iql-dtql" and "bc-gaussian" run on the task's DTQL preset: nothing to add.
 }
 
 # The same, per (algorithm, family): IQL's reward scaling, expectile and temperature beta.

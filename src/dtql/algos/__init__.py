@@ -32,6 +32,7 @@ class Algorithm(NamedTuple):
     start_main_phase: Callable[[Any, LearnerConfig], Any]
     act_mean: Callable[..., Any]  # (state, observations, cfg) -> actions
     act_candidates: Callable[..., Any] | None  # (state, observations, key, cfg); None: no critic
+    policies: tuple[str, ...]  # the agent.policy kinds its update can train
 
 
 ALGORITHMS: dict[str, Algorithm] = {
@@ -43,6 +44,7 @@ ALGORITHMS: dict[str, Algorithm] = {
         _unchanged,
         act_mean,
         act_candidates,
+        ("gaussian", "implicit"),
     ),
     "kl": Algorithm(
         "kl",
@@ -52,15 +54,35 @@ ALGORITHMS: dict[str, Algorithm] = {
         kl.start_main_phase,
         act_mean,
         act_candidates,
+        ("implicit",),
     ),
     "iql": Algorithm(
-        "iql", iql.init_iql, iql.pretrain_step, iql.train_step, _unchanged, act_mean, act_candidates
+        "iql",
+        iql.init_iql,
+        iql.pretrain_step,
+        iql.train_step,
+        _unchanged,
+        act_mean,
+        act_candidates,
+        ("iql_gaussian", "gaussian"),
     ),
-    "bc": Algorithm("bc", bc.init_bc, bc.train_step, bc.train_step, _unchanged, act_mean, None),
+    "bc": Algorithm(
+        "bc",
+        bc.init_bc,
+        bc.train_step,
+        bc.train_step,
+        _unchanged,
+        act_mean,
+        None,
+        ("deterministic", "gaussian", "iql_gaussian"),
+    ),
 }
 # IQL's update on DTQL's critics and settings (the paper's ablation); "iql" gets IQL's own
 # recipe from the presets. The update is the same code: only the config differs.
 ALGORITHMS["iql-dtql"] = ALGORITHMS["iql"]._replace(name="iql-dtql")
+# Likewise "bc" (deterministic, MSE, its own settings) and "bc-gaussian" (DTQL's policy by
+# maximum likelihood, on the task's DTQL settings).
+ALGORITHMS["bc-gaussian"] = ALGORITHMS["bc"]._replace(name="bc-gaussian")
 
 
 def get_algorithm(name: str) -> Algorithm:

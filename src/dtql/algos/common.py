@@ -15,6 +15,7 @@ from flax import struct
 
 from dtql.config import AgentConfig, LearnerConfig
 from dtql.networks import (
+    DeterministicPolicyNetwork,
     DiffusionNetwork,
     GaussianPolicyNetwork,
     IQLPolicyNetwork,
@@ -51,18 +52,22 @@ class Networks(NamedTuple):
     """Stateless Flax modules; built from the config wherever needed (cheap, trace-time only)."""
 
     diffusion: DiffusionNetwork
-    policy: GaussianPolicyNetwork | IQLPolicyNetwork  # the Gaussian head of cfg.policy
+    policy: GaussianPolicyNetwork | IQLPolicyNetwork | DeterministicPolicyNetwork
     q: TwinQ
     value: ValueNetwork
 
 
 def build_networks(cfg: AgentConfig, act_dim: int) -> Networks:
-    head = IQLPolicyNetwork if cfg.policy == "iql_gaussian" else GaussianPolicyNetwork
+    if cfg.policy == "deterministic":
+        policy = DeterministicPolicyNetwork(act_dim, cfg.hidden_dim)
+    else:  # a Gaussian head (the implicit policy uses the diffusion network instead)
+        head = IQLPolicyNetwork if cfg.policy == "iql_gaussian" else GaussianPolicyNetwork
+        policy = head(act_dim, cfg.hidden_dim, cfg.log_std_min, cfg.log_std_max)
     return Networks(
         diffusion=DiffusionNetwork(
             act_dim, cfg.hidden_dim, cfg.time_embed_dim, cfg.mish_after_input_layer
         ),
-        policy=head(act_dim, cfg.hidden_dim, cfg.log_std_min, cfg.log_std_max),
+        policy=policy,
         q=TwinQ(cfg.hidden_dim, cfg.critics),
         value=ValueNetwork(cfg.hidden_dim, cfg.critics),
     )

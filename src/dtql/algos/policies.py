@@ -6,6 +6,7 @@
   a = D_theta(scale z; sigma = scale | s) (``agent.implicit_generator``). Unsquashed.
 - ``iql_gaussian``: IQL's actor, a = (tanh(mean(s)) + std eps) * max_action with a
   state-independent std; its density is taken in action space.
+- ``deterministic``: a = tanh(MLP(s)) * max_action, no noise (the standard BC actor).
 
 All expose ``init_policy_params``, ``sample_actions`` (stochastic, differentiable in the
 parameters), ``deterministic_actions`` (the mean action used at evaluation) and, for the
@@ -77,6 +78,8 @@ def sample_actions(
         mean, log_std = nets.policy.apply(params, states)
         eps = jax.random.normal(key, mean.shape)
         return (mean + jnp.exp(log_std) * eps) * max_action, (mean, log_std)
+    if cfg.policy == "deterministic":
+        return nets.policy.apply(params, states) * max_action, None
     z = jax.random.normal(key, (states.shape[0], nets.diffusion.act_dim))
     return _implicit_actions(nets, params, states, z, cfg), None
 
@@ -96,6 +99,8 @@ def deterministic_actions(
     if cfg.policy == "iql_gaussian":
         mean, _ = nets.policy.apply(params, states)  # tanh(.) already
         return mean * max_action
+    if cfg.policy == "deterministic":
+        return nets.policy.apply(params, states) * max_action
     z = jnp.zeros((states.shape[0], nets.diffusion.act_dim))
     return jnp.clip(_implicit_actions(nets, params, states, z, cfg), -max_action, max_action)
 

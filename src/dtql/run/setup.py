@@ -12,6 +12,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
+from dtql.algos import get_algorithm
 from dtql.algos.common import DeviceTransitions
 from dtql.assets import shipped_dataset
 from dtql.config import RunConfig
@@ -112,10 +113,13 @@ def check_config(cfg: RunConfig) -> None:
         raise RunError("config: steps + pretrain_steps is 0, expected at least one step")
     if learner.agent.entropy_coef > 0 and learner.agent.policy != "gaussian":
         raise RunError("config: agent.entropy_coef > 0 needs agent.policy=gaussian (a density)")
-    if learner.agent.policy == "iql_gaussian" and learner.algo in ("dtql", "kl"):
+    algo = get_algorithm(learner.algo)
+    if learner.agent.policy not in algo.policies:
         raise RunError(
-            f"config: agent.policy=iql_gaussian is IQL's actor; algo {learner.algo} expects "
-            "agent.policy=gaussian or implicit"
+            f"config: agent.policy={learner.agent.policy}, expected one of "
+            f"{', '.join(algo.policies)} for algo {algo.name}"
         )
-    if cfg.act_mode == "candidates" and learner.algo == "bc":
-        raise RunError("config: act_mode=candidates needs a critic; algo bc has none (use mean)")
+    if cfg.act_mode == "candidates" and algo.act_candidates is None:
+        raise RunError(
+            f"config: act_mode=candidates needs a critic; algo {algo.name} has none (use mean)"
+        )

@@ -219,26 +219,28 @@ def test_dtql_policy_loss_gradients_reach_only_the_policy():
     assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(g_policy)) > 0.0
 
 
+def _kl_loss(agent, nets, states, generator, real, fake, q):
+    """kl_policy_loss on the tiny problem, with fixed keys and max_action 1."""
+    return kl_policy_loss(
+        generator,
+        states,
+        sample_policy=policy_sampler(nets, agent, 1.0),
+        diffusion_apply=nets.diffusion.apply,
+        real_params=real,
+        fake_params=fake,
+        q_apply=nets.q.apply,
+        q_params=q,
+        policy_key=jax.random.key(1),
+        noise_key=jax.random.key(2),
+        agent=agent,
+        max_action=1.0,
+    )
+
+
 def test_kl_policy_loss_gradients_reach_only_the_generator_and_return_its_actions():
     agent, nets, states, _, diff_params, q_params, gen_params = _policy_problem("implicit")
     fake_params = jax.tree.map(lambda x: 1.01 * x, diff_params)
-
-    def loss(generator, real, fake, q):
-        return kl_policy_loss(
-            generator,
-            states,
-            sample_policy=policy_sampler(nets, agent, 1.0),
-            diffusion_apply=nets.diffusion.apply,
-            real_params=real,
-            fake_params=fake,
-            q_apply=nets.q.apply,
-            q_params=q,
-            policy_key=jax.random.key(1),
-            noise_key=jax.random.key(2),
-            agent=agent,
-            max_action=1.0,
-        )
-
+    loss = partial(_kl_loss, agent, nets, states)
     grads, (actions, metrics) = jax.grad(loss, argnums=(0, 1, 2, 3), has_aux=True)(
         gen_params, diff_params, fake_params, q_params
     )
@@ -298,20 +300,7 @@ def test_kl_policy_loss_clamps_the_denoised_actions_when_asked():
     def kl_loss(clamp: bool) -> float:
         edm = dataclasses.replace(agent.edm, clamp_denoised=clamp)
         cfg = dataclasses.replace(agent, edm=edm)
-        _, (_, metrics) = kl_policy_loss(
-            gen_params,
-            states,
-            sample_policy=policy_sampler(nets, cfg, 1.0),
-            diffusion_apply=nets.diffusion.apply,
-            real_params=big,
-            fake_params=diff_params,
-            q_apply=nets.q.apply,
-            q_params=q_params,
-            policy_key=jax.random.key(1),
-            noise_key=jax.random.key(2),
-            agent=cfg,
-            max_action=1.0,
-        )
+        _, (_, metrics) = _kl_loss(cfg, nets, states, gen_params, big, diff_params, q_params)
         return float(metrics["policy/kl_loss"])
 
     assert kl_loss(True) != kl_loss(False)

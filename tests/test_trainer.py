@@ -2,7 +2,11 @@
 simulator; resuming a stopped run reproduces the uninterrupted run's logs exactly (CPU)."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +119,7 @@ def test_train_writes_a_complete_run_folder(finished_run):
     assert result["normalized_score_mean"] == evals[-1]["eval/normalized_score_mean"]
     assert result["discounted_return_mean"] == evals[-1]["eval/discounted_return_mean"]
     assert result["device"] == "cpu" and result["cpu_threads_usable"] >= 1
-    assert result["matmul_precision"] == "highest"
+    assert result["matmul_precision"] == "highest" and result["status"] == "finished"
 
 
 def test_resumed_run_logs_the_same_numbers_as_an_uninterrupted_one(
@@ -215,3 +219,48 @@ def test_train_without_a_dataset_uses_the_shipped_default():
     transitions = load_training_data(cfg, task, task_spaces(task))
     info = json.loads((path / "collect_info.json").read_text())
     assert transitions.num_transitions == info["transitions"] and info["env_id"] == "Hopper-v5"
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_its_last_finite_checkpoint(
+    hopper_hdf5, tmp_path, capsys
+):
+    # IQL's policy at lr 1e30 overflows within its first main-phase chunk (steps 100-150); the
+    # critics' pretraining up to step 100 is finite and checkpointed there.
+    out = tmp_path / "diverged"
+    argv = ["train", "--dataset", str(hopper_hdf5), "--out", str(out), *FLAGS]
+    code = main([*argv, "--algo", "iql-dtql", "--agent.lr", "1e30"])
+    message = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert code == 2 and message.startswith("dtql train: error: ")
+    assert "in the chunk ending at step 150" in message and "step_000000100" in message
+    assert latest_checkpoint(out).name == "step_000000100.safetensors"
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "failed" and "step 150" in result["failure"]
+    last = read_metrics_csv(out / "metrics.csv")[-1]
+    assert last["step"] == 150  # the evidence is logged
+
+
+def test_sigterm_checkpoints_at_the_end_of_the_chunk_and_the_run_resumes_exactly(
+    finished_run, hopper_hdf5, tmp_path
+):
+    out = tmp_path / "signalled"
+    argv = [sys.executable, "-m", "dtql.cli", "train", "--dataset", str(hopper_hdf5)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [*argv, "--out", str(out), *FLAGS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    for line in proc.stdout:  # the header is printed once a signal stops the run well
+        if line.startswith("run "):
+            proc.send_signal(signal.SIGTERM)  # arrives while the first chunk compiles
+            break
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert f"resume with: dtql train --resume {out}" in err
+    assert latest_checkpoint(out).name == "step_000000050.safetensors"
+    assert main(["train", "--resume", str(out)]) == 0
+    full = without_timing(read_metrics_csv(finished_run / "metrics.csv"))
+    assert without_timing(read_metrics_csv(out / "metrics.csv")) == full

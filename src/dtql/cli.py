@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     from dtql.envs.registry import UnknownTaskError
     from dtql.presets import UnknownPresetError
     from dtql.run.setup import RunError
+    from dtql.run.stopping import RunInterrupted
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
@@ -219,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         # with stdout pointed at devnull so the interpreter's final flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except RunInterrupted as stopped:
+        # Checkpointed and resumable; exit as a shell reports a process ended by that signal.
+        print(f"dtql {argv[0]}: {stopped}", file=sys.stderr)
+        return 128 + stopped.signum
     except (
         CommandError,
         DatasetError,

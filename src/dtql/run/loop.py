@@ -1,13 +1,15 @@
 """``run_training``: one training run (or the rest of a stopped one) from config to result.json.
 
 Data onto the device, jitted chunks of steps (``dtql.run.schedule``), evaluation in the
-simulator, logs (metrics.csv/jsonl, TensorBoard) and checkpoints.
+simulator, logs (metrics.csv/jsonl, TensorBoard) and checkpoints; a non-finite metric or a
+SIGINT/SIGTERM stops the run well (``dtql.run.stopping``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from tqdm import tqdm
 from dtql.algos import get_algorithm
 from dtql.algos.common import run_steps_jit
 from dtql.assets import shipped_note
+from dtql.checkpoint import latest_checkpoint
 from dtql.config import RunConfig
 from dtql.data import dataset_info
 from dtql.envs.registry import get_task, normalized_score
@@ -42,6 +45,7 @@ from dtql.run.setup import (
     task_spaces,
     to_device,
 )
+from dtql.run.stopping import RunDiverged, RunInterrupted, first_non_finite, stop_requests
 
 
 def run_training(
@@ -84,22 +88,36 @@ def run_training(
         write_run_config(run_dir, cfg)
     total = learner.total_steps
     threads = len(os.sched_getaffinity(0))  # what taskset allows, not the machine's count
-    print(
-        f"run {run_dir}: {learner.algo} on {task.name} ({task.env_id}), dataset "
-        f"{cfg.dataset}{shipped_note(cfg.dataset)} with {transitions.num_transitions} transitions; "
-        f"{total} steps from step {step}; device {jax.devices()[0].platform}, "
-        f"{threads} CPU threads usable"
-    )
 
     last_eval: dict[str, float] = {}
     last_summary: dict[str, float | int | str] = {"act_mode": cfg.act_mode}
+    result = {
+        "run_dir": str(run_dir),
+        "task": task.name,
+        "algo": learner.algo,
+        "steps": total,
+        "behaviour_return_mean": behaviour["return_mean"],
+        "behaviour_normalized_score": float(normalized_score(task, behaviour["return_mean"])),
+        "device": jax.devices()[0].platform,  # where the steps ran, for any speed quoted
+        "matmul_precision": cfg.matmul_precision,  # float32 or TF32 matmuls on a GPU
+        "cpu_threads_usable": threads,
+    }
     with (
         jax.default_matmul_precision(cfg.matmul_precision),
         RunLogger(run_dir, resume_from_step=step if resume_dir else None) as logger,
         tqdm(
             total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True
         ) as bar,
+        stop_requests() as stop,
     ):
+        # Printed once a signal would stop the run well, so a caller may send one from here on.
+        print(
+            f"run {run_dir}: {learner.algo} on {task.name} ({task.env_id}), dataset "
+            f"{cfg.dataset}{shipped_note(cfg.dataset)} with {transitions.num_transitions} "
+            f"transitions; {total} steps from step {step}; device {jax.devices()[0].platform}, "
+            f"{threads} CPU threads usable",
+            flush=True,
+        )
         while step < total:
             if stop_at is not None and step >= stop_at:
                 return {"run_dir": str(run_dir), "stopped_at": step}
@@ -114,6 +132,18 @@ def run_training(
             bar.update(end - step)
             row["perf/steps_per_sec"] = (end - step) / elapsed
             step = end
+            non_finite = first_non_finite(row)
+            if non_finite is not None:  # log the evidence, keep the last finite checkpoint
+                logger.log(step, row)
+                key, value = non_finite
+                message = (
+                    f"{run_dir}: {key} = {value} in the chunk ending at step {step}; the run is "
+                    f"stopped and its last finite checkpoint kept ({_last_checkpoint(run_dir)})"
+                )
+                write_json_atomic(
+                    run_dir / RESULT_NAME, {**result, "status": "failed", "failure": message}
+                )
+                raise RunDiverged(message)
             if step == learner.pretrain_steps:
                 state = algo.start_main_phase(state, learner)
             if is_eval_step(cfg, step):
@@ -123,24 +153,25 @@ def run_training(
                 last_eval, last_summary = eval_metrics(evaluation), evaluation.summary()
                 row.update(last_eval)
             logger.log(step, row)
-            if is_checkpoint_step(cfg, step):
+            if is_checkpoint_step(cfg, step) or stop.signum is not None:
                 save_run_checkpoint(run_dir, state, step, cfg, spaces)
             bar.set_postfix(_postfix(row, last_eval))
+            if stop.signum is not None and step < total:
+                name = signal.Signals(stop.signum).name
+                raise RunInterrupted(
+                    f"{run_dir}: stopped by {name} at step {step} with a checkpoint there; "
+                    f"resume with: dtql train --resume {run_dir}",
+                    stop.signum,
+                )
 
-    result = {
-        "run_dir": str(run_dir),
-        "task": task.name,
-        "algo": learner.algo,
-        "steps": total,
-        **last_summary,
-        "behaviour_return_mean": behaviour["return_mean"],
-        "behaviour_normalized_score": float(normalized_score(task, behaviour["return_mean"])),
-        "device": jax.devices()[0].platform,  # where the steps ran, for any speed quoted
-        "matmul_precision": cfg.matmul_precision,  # float32 or TF32 matmuls on a GPU
-        "cpu_threads_usable": threads,
-    }
+    result = {**result, **last_summary, "status": "finished"}
     write_json_atomic(run_dir / RESULT_NAME, result)
     return result
+
+
+def _last_checkpoint(run_dir: Path) -> str:
+    path = latest_checkpoint(run_dir)
+    return "none yet" if path is None else str(path)
 
 
 def _postfix(row: dict[str, float], last_eval: dict[str, float]) -> dict[str, str]:

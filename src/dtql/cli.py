@@ -12,15 +12,19 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import tyro
 
 from dtql.config import Algo, LearnerConfig, RunConfig, to_dict
 
-USAGE = """usage: dtql {train,eval,presets,data,toy,collect} ...
+USAGE = """usage: dtql {train,eval,sweep,report,presets,data,toy,collect} ...
 
   train     train DTQL (or --algo kl|iql|bc) on an offline dataset and evaluate it
+            [--seeds 0-4: one run per seed, in one program where that is faster]
+  sweep     a grid of runs: --tasks T1,T2 --algos dtql,iql,bc --seeds 0-4 --out DIR [--ray]
+  report    `dtql report DIR`: Table-1-style markdown, IQM and curves from run folders
   eval      re-evaluate the latest checkpoint of a run folder
   presets   list the task presets (the paper's Table 4), one a line [--algo iql]
   data      `dtql data info PATH_OR_ID [--json]`: what a dataset holds
@@ -55,9 +59,24 @@ def resolve_train_config(argv: list[str]) -> RunConfig:
     return tyro.cli(RunConfig, default=run_config(task, algo), args=argv, prog="dtql train")
 
 
+def _pop_flag(argv: list[str], flag: str) -> tuple[list[str], str | None]:
+    """``argv`` without ``--flag VALUE`` (or ``--flag=VALUE``), and the value."""
+    for i, arg in enumerate(argv):
+        if arg == flag:
+            if i + 1 >= len(argv):
+                raise CommandError(f"{flag} needs a value")
+            return argv[:i] + argv[i + 2 :], argv[i + 1]
+        if arg.startswith(flag + "="):
+            return argv[:i] + argv[i + 1 :], arg.split("=", 1)[1]
+    return argv, None
+
+
 def cmd_train(argv: list[str]) -> int:
     from dtql.run.loop import run_training
 
+    argv, seeds = _pop_flag(argv, "--seeds")
+    if seeds is not None:
+        return _train_seeds(argv, seeds)
     if "--resume" in argv:
         i = argv.index("--resume")
         if len(argv) != 2 or i != 0:
@@ -78,6 +97,110 @@ def cmd_train(argv: list[str]) -> int:
         f"run folder {result['run_dir']}"
     )
     return 0
+
+
+def _train_seeds(argv: list[str], seeds_text: str) -> int:
+    """`dtql train ... --seeds 0-4`: the same config once per seed, each in OUT/seed_<k>."""
+    import dataclasses
+    from datetime import datetime
+
+    from dtql.sweep import parse_seeds, plan_runs, run_plan
+
+    argv, mode = _pop_flag(argv, "--stack")
+    if "--resume" in argv or "--seed" in argv:
+        raise CommandError("--seeds takes neither --seed nor --resume (rerun the command)")
+    cfg = resolve_train_config(argv)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(cfg.out or f"runs/{cfg.task}-{cfg.learner.algo}-{stamp}")
+    seeds = parse_seeds(seeds_text)
+    cfgs = [dataclasses.replace(cfg, seed=s, out=str(out / f"seed_{s}")) for s in seeds]
+    report = run_plan(plan_runs(cfgs), log_dir=out / "logs", mode=mode or "auto")
+    for line in report.lines():
+        print(line)
+    _print_scores(report.finished + report.skipped)
+    return _sweep_exit_code(report)
+
+
+def _print_scores(run_dirs: list[str]) -> None:
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "result.json"
+        if path.exists():
+            result = json.loads(path.read_text())
+            if "normalized_score_mean" in result:
+                print(f"{run_dir}: normalized score {result['normalized_score_mean']:.1f}")
+
+
+def _sweep_exit_code(report) -> int:
+    if report.interrupted:
+        return 130
+    return 0 if not (report.failed or report.errors) else 1
+
+
+@dataclass(frozen=True)
+class SweepArgs:
+    """Run a grid of tasks x algorithms x seeds, one folder per run (OUT/<task>/<algo>/seed_<k>).
+
+    Finished runs are skipped and stopped ones resumed, so rerunning the command completes a
+    grid; a run that fails is recorded as failed and the others go on."""
+
+    tasks: str
+    """Comma-separated task names (`dtql presets`), each with its preset and shipped/D4RL data."""
+    out: str
+    """The grid's folder."""
+    algos: str = "dtql"
+    """Comma-separated algorithms: dtql, kl, iql, iql-dtql, bc, bc-gaussian."""
+    seeds: str = "0"
+    """Seeds: 0-4, or 0,3,7."""
+    set: tuple[str, ...] = ()
+    """Overrides, spelled as train's flags: --set steps=20000 agent.alpha=2; 'ALGO:' limits one
+    to an algorithm: --set dtql:pretrain-steps=5000."""
+    mode: Literal["auto", "stacked", "processes"] = "auto"
+    """stacked: runs of one config in one vmapped program (accelerators); processes: one pinned
+    process per CPU core; auto: stacked on a GPU/TPU, processes on CPU."""
+    workers: int | None = None
+    """Processes at a time (processes mode); default one per usable core."""
+    max_group: int = 0
+    """Most runs per stacked program; 0: no limit."""
+    ray: str | None = None
+    """Run on Ray: 'local' starts a local Ray instance, else a cluster address (needs
+    dtql[ray]). Each group is a Ray task asking for one GPU, or one CPU per run."""
+
+
+def cmd_sweep(argv: list[str]) -> int:
+    from dtql.sweep import parse_seeds, plan_grid, run_plan
+
+    if "--ray" in argv and _next_is_flag(argv, argv.index("--ray")):
+        i = argv.index("--ray")  # `--ray` alone: a local Ray instance
+        argv = [*argv[:i], "--ray", "local", *argv[i + 1 :]]
+    args = tyro.cli(SweepArgs, args=argv, prog="dtql sweep")
+    out = Path(args.out)
+    runs = plan_grid(
+        _split(args.tasks), _split(args.algos), parse_seeds(args.seeds), list(args.set), out
+    )
+    print(f"sweep: {len(runs)} runs in {out}", flush=True)
+    report = run_plan(
+        runs,
+        log_dir=out / "logs",
+        mode=args.mode,
+        workers=args.workers,
+        max_group=args.max_group,
+        ray_address=args.ray,
+    )
+    for line in report.lines():
+        print(line)
+    print(f"report: dtql report {out}")
+    return _sweep_exit_code(report)
+
+
+def _next_is_flag(argv: list[str], i: int) -> bool:
+    return i + 1 >= len(argv) or argv[i + 1].startswith("--")
+
+
+def _split(text: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise CommandError(f"{text!r}: expected a comma-separated list")
+    return items
 
 
 @dataclass(frozen=True)
@@ -184,6 +307,7 @@ def cmd_collect(argv: list[str]) -> int:
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": cmd_train,
     "eval": cmd_eval,
+    "sweep": cmd_sweep,
     "presets": cmd_presets,
     "data": cmd_data,
     "toy": cmd_toy,
@@ -198,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     from dtql.presets import UnknownPresetError
     from dtql.run.setup import RunError
     from dtql.run.stopping import RunInterrupted
+    from dtql.sweep import SweepError
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
@@ -226,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + stopped.signum
     except (
         CommandError,
+        SweepError,
         DatasetError,
         RunError,
         CheckpointError,

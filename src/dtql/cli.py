@@ -133,7 +133,7 @@ def _print_scores(run_dirs: list[str]) -> None:
 def _sweep_exit_code(report) -> int:
     if report.interrupted:
         return 130
-    return 0 if not (report.failed or report.errors) else 1
+    return 0 if report.all_finished else 1
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,34 @@ def _split(text: str) -> list[str]:
     if not items:
         raise CommandError(f"{text!r}: expected a comma-separated list")
     return items
+
+
+@dataclass(frozen=True)
+class ReportArgs:
+    """Write a results page from the run folders under DIR: final scores (mean ± standard
+    error over seeds, per task and algorithm, domain averages), the protocol, the paper's
+    numbers on matching tasks, rliable's IQM and performance profile, and learning curves."""
+
+    root: tyro.conf.Positional[str]
+    """A folder of runs (a sweep's --out, or any folder holding run folders)."""
+    out: str | None = None
+    """The markdown file; default DIR/report.md."""
+    figures: str | None = None
+    """Folder of the PNG figures; default a 'figures' folder beside the markdown."""
+    preamble: str = ""
+    """Text put under the title (e.g. the command that made the runs)."""
+
+
+def cmd_report(argv: list[str]) -> int:
+    from dtql.report import write_report
+
+    args = tyro.cli(ReportArgs, args=argv, prog="dtql report")
+    out = Path(args.out) if args.out else Path(args.root) / "report.md"
+    figures = Path(args.figures) if args.figures else out.parent / "figures"
+    text = write_report(Path(args.root), out, figures, args.preamble)
+    print(text)
+    print(f"written: {out} (figures in {figures})")
+    return 0
 
 
 @dataclass(frozen=True)
@@ -308,6 +336,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": cmd_train,
     "eval": cmd_eval,
     "sweep": cmd_sweep,
+    "report": cmd_report,
     "presets": cmd_presets,
     "data": cmd_data,
     "toy": cmd_toy,
@@ -320,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     from dtql.data import DatasetError
     from dtql.envs.registry import UnknownTaskError
     from dtql.presets import UnknownPresetError
+    from dtql.report import ReportError
     from dtql.run.setup import RunError
     from dtql.run.stopping import RunInterrupted
     from dtql.sweep import SweepError
@@ -352,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         CommandError,
         SweepError,
+        ReportError,
         DatasetError,
         RunError,
         CheckpointError,

@@ -29,19 +29,25 @@ class ExecutionReport:
 
     mode: str
     reason: str
-    skipped: list[str] = field(default_factory=list)  # finished or failed before this sweep
+    skipped: list[str] = field(default_factory=list)  # finished before this sweep
     finished: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # diverged: result.json says why
+    failed_before: list[str] = field(default_factory=list)  # kept as failed: it would again
     errors: list[str] = field(default_factory=list)  # could not run: "folder: message"
     interrupted: bool = False
+
+    @property
+    def all_finished(self) -> bool:
+        return not (self.failed or self.failed_before or self.errors or self.interrupted)
 
     def lines(self) -> list[str]:
         out = [f"engine: {self.mode} ({self.reason})"]
         out.append(
-            f"runs: {len(self.finished)} finished now, {len(self.skipped)} skipped (done "
-            f"before), {len(self.failed)} failed, {len(self.errors)} could not run"
+            f"runs: {len(self.finished)} finished now, {len(self.skipped)} finished before "
+            f"(skipped), {len(self.failed) + len(self.failed_before)} failed "
+            f"({len(self.failed_before)} before this sweep), {len(self.errors)} could not run"
         )
-        out += [f"failed: {path}" for path in self.failed]
+        out += [f"failed: {path}" for path in self.failed + self.failed_before]
         out += [f"error: {line}" for line in self.errors]
         if self.interrupted:
             out.append("interrupted: checkpoints saved; run the same command again to resume")
@@ -72,7 +78,8 @@ def run_plan(
     """Train every new or stopped run of the plan; never stops at a failed run."""
     mode_used, reason = ("ray", f"cluster {ray_address}") if ray_address else choose_mode(mode)
     report = ExecutionReport(mode_used, reason)
-    report.skipped = [str(r.run_dir) for r in runs if r.status in ("finished", "failed")]
+    report.skipped = [str(r.run_dir) for r in runs if r.status == "finished"]
+    report.failed_before = [str(r.run_dir) for r in runs if r.status == "failed"]
     todo = [r for r in runs if r.status in ("new", "resume")]
     log_dir.mkdir(parents=True, exist_ok=True)
     if mode_used == "stacked":

@@ -154,7 +154,7 @@ def _planned(cfg: RunConfig) -> PlannedRun:
 
 
 def _first_difference(stored: dict, planned: dict, prefix: str = "") -> str:
-    for key in stored.keys() | planned.keys():
+    for key in [*stored, *(k for k in planned if k not in stored)]:
         a, b = stored.get(key), planned.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             if a != b:

@@ -1,0 +1,71 @@
+"""Reading run folders back: each run's config, end (finished, failed or unfinished), final
+score and evaluation curve. The report is made from these files alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dtql.logger import CSV_NAME, read_metrics_csv
+
+SCORE = "eval/normalized_score_mean"
+
+
+class ReportError(ValueError):
+    """No runs to report on, or a missing extra; the message says which."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_dir: Path
+    task: str
+    algo: str
+    seed: int
+    status: str  # finished | failed | unfinished (running, or stopped and not resumed yet)
+    total_steps: int
+    pretrain_steps: int
+    eval_episodes: int
+    act_mode: str
+    score: float | None  # final normalized score (finished runs)
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (step, normalized score)
+    failure: str = ""
+    device: str = ""
+    threads: int | None = None
+
+
+def find_runs(root: Path) -> list[RunRecord]:
+    """Every run folder (one holding config.json) under ``root``, sorted by task, algo, seed."""
+    if not root.is_dir():
+        raise ReportError(f"{root}: no such folder of runs")
+    records = [read_run(path.parent) for path in root.rglob("config.json")]
+    return sorted(records, key=lambda r: (r.task, r.algo, r.seed, str(r.run_dir)))
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    config = json.loads((run_dir / "config.json").read_text())
+    learner = config.get("learner", config)  # flat configs from before the learner split
+    result_path = run_dir / "result.json"
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    status = result.get("status", "unfinished") if result else "unfinished"
+    curve = []
+    if (run_dir / CSV_NAME).exists():
+        for row in read_metrics_csv(run_dir / CSV_NAME):
+            if row.get(SCORE) is not None:
+                curve.append((row["step"], row[SCORE]))
+    return RunRecord(
+        run_dir=run_dir,
+        task=config["task"],
+        algo=learner["algo"],
+        seed=int(config["seed"]),
+        status=status,
+        total_steps=int(learner["pretrain_steps"]) + int(learner["steps"]),
+        pretrain_steps=int(learner["pretrain_steps"]),
+        eval_episodes=int(config["eval_episodes"]),
+        act_mode=config.get("act_mode", "mean"),
+        score=result.get("normalized_score_mean") if status == "finished" else None,
+        curve=curve,
+        failure=result.get("failure", ""),
+        device=result.get("device", ""),
+        threads=result.get("cpu_threads_usable"),
+    )

@@ -1,0 +1,156 @@
+"""`dtql sweep` and `dtql train --seeds`: a 2-task x 2-algo x 2-seed grid on the shipped Hopper
+datasets, run as pinned processes and through a local Ray instance; a rerun skips finished runs
+and resumes stopped ones; a diverging run is recorded as failed while the others finish."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dtql.cli import main
+from dtql.config import RunConfig, replace
+from dtql.logger import read_metrics_csv
+from dtql.presets import run_config
+from dtql.run.loop import run_training
+from dtql.sweep import SweepError, parse_seeds, plan_grid
+from dtql.sweep.grid import apply_sets, group_runs, sets_for
+
+pytestmark = pytest.mark.slow
+
+# Tiny runs: what is tested is the grid's bookkeeping, not the learning.
+SMALL = [
+    "steps=100",
+    "log-every=50",
+    "eval-every=0",
+    "checkpoint-every=50",
+    "eval-episodes=1",
+    "num-eval-envs=1",
+    "agent.hidden-dim=32",
+]
+GRID = ["--tasks", "hopper-medium-v2,hopper-random-v2", "--algos", "bc,iql", "--seeds", "0-1"]
+
+
+def statuses(out: Path) -> dict[str, str]:
+    found = {}
+    for path in sorted(out.glob("*/*/seed_*/config.json")):
+        result = path.parent / "result.json"
+        status = json.loads(result.read_text())["status"] if result.exists() else "none"
+        found[str(path.parent.relative_to(out))] = status
+    return found
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if not k.startswith("perf/")} for row in rows]
+
+
+def test_seeds_parse_as_ranges_and_lists():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0,3,7") == [0, 3, 7]
+    assert parse_seeds("0-1,9") == [0, 1, 9]
+    for bad in ("4-0", "a", "1,1", ""):
+        with pytest.raises(SweepError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_set_overrides_are_typed_like_the_field_and_can_name_one_algorithm():
+    cfg = apply_sets(RunConfig(), ["steps=20000", "agent.alpha=2", "eval-every=5000"])
+    assert cfg.learner.steps == 20000 and cfg.learner.agent.alpha == 2.0
+    assert cfg.eval_every == 5000 and isinstance(cfg.learner.agent.alpha, float)
+    assert apply_sets(RunConfig(), ["agent.edm.clamp-denoised=false"]).learner.agent.edm
+    assert sets_for("dtql", ["steps=5", "dtql:pretrain-steps=7", "bc:steps=9"]) == [
+        "steps=5",
+        "pretrain-steps=7",
+    ]
+    for bad, message in [
+        ("agent.nope=1", "no such config field"),
+        ("steps=many", "expected an int"),
+        ("agent.lr_decay=maybe", "expected true or false"),
+        ("seed=3", "set by the grid"),
+        ("steps", "expected key=value"),
+    ]:
+        with pytest.raises(SweepError, match=message):
+            apply_sets(RunConfig(), [bad])
+
+
+def test_a_grid_plans_one_folder_per_run_and_groups_runs_that_share_a_config(tmp_path):
+    runs = plan_grid(["hopper-medium-v2"], ["dtql", "bc"], [0, 1, 2], ["steps=10"], tmp_path)
+    assert [str(r.run_dir.relative_to(tmp_path)) for r in runs][:2] == [
+        "hopper-medium-v2/dtql/seed_0",
+        "hopper-medium-v2/dtql/seed_1",
+    ]
+    assert all(r.status == "new" for r in runs)
+    groups = group_runs(runs, max_group=2)
+    assert [len(g) for g in groups] == [2, 1, 2, 1]
+    assert all(len({r.cfg.learner.algo for r in g}) == 1 for g in groups)
+
+
+def test_a_rerun_with_another_config_refuses_to_mix_runs(tmp_path):
+    cfg = run_config("hopper-medium-v2", "bc")
+    out = tmp_path / "hopper-medium-v2" / "bc" / "seed_0"
+    small = replace(cfg, out=str(out), eval_every=0, eval_episodes=1, num_eval_envs=1)
+    run_training(replace(small, **{"learner.steps": 20}), progress=False)
+    same = ["eval-every=0", "eval-episodes=1", "num-eval-envs=1"]
+    assert plan_grid(["hopper-medium-v2"], ["bc"], [0], ["steps=20", *same], tmp_path)
+    with pytest.raises(SweepError, match=r"learner.steps \(20 there, 30 here\)"):
+        plan_grid(["hopper-medium-v2"], ["bc"], [0], ["steps=30", *same], tmp_path)
+
+
+def test_local_grid_finishes_skips_finished_runs_and_resumes_a_stopped_one(tmp_path, capsys):
+    out = tmp_path / "grid"
+    argv = ["sweep", *GRID, "--out", str(out), "--set", *SMALL]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "engine: processes" in printed
+    assert "8 finished now, 0 finished before" in printed
+    assert set(statuses(out).values()) == {"finished"} and len(statuses(out)) == 8
+    results = [json.loads(p.read_text()) for p in out.glob("*/*/seed_*/result.json")]
+    assert {r["cpu_threads_usable"] for r in results} == {1}  # one pinned core per process
+
+    # Stop one run after its first checkpoint (step 50), as a killed sweep would leave it.
+    stopped = out / "hopper-random-v2" / "iql" / "seed_1"
+    (stopped / "result.json").unlink()
+    (stopped / "checkpoints" / "step_000000100.safetensors").unlink()
+    before = without_timing(read_metrics_csv(stopped / "metrics.csv"))
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "1 finished now, 7 finished before (skipped), 0 failed" in printed
+    # Resumed from step 50: the same rows again.
+    assert without_timing(read_metrics_csv(stopped / "metrics.csv")) == before
+    assert json.loads((stopped / "result.json").read_text())["status"] == "finished"
+
+
+def test_a_diverging_run_is_recorded_as_failed_and_the_grid_goes_on(tmp_path, capsys):
+    out = tmp_path / "grid"
+    argv = ["sweep", "--tasks", "hopper-medium-v2", "--algos", "bc,iql", "--out", str(out)]
+    code = main([*argv, "--set", *SMALL, "iql:agent.lr=1e30"])
+    printed = capsys.readouterr().out
+    assert code == 1 and "1 failed" in printed and "1 finished now" in printed
+    assert statuses(out) == {
+        "hopper-medium-v2/bc/seed_0": "finished",
+        "hopper-medium-v2/iql/seed_0": "failed",
+    }
+    # A rerun leaves the failed run as it is (it would fail again) and reports it.
+    assert main([*argv, "--set", *SMALL, "iql:agent.lr=1e30"]) == 1
+    printed = capsys.readouterr().out
+    assert "0 finished now, 1 finished before (skipped), 1 failed (1 before" in printed
+
+
+def test_grid_through_a_local_ray_instance(tmp_path, capsys):
+    out = tmp_path / "grid"
+    assert main(["sweep", *GRID, "--out", str(out), "--ray", "--set", *SMALL]) == 0
+    printed = capsys.readouterr().out
+    assert "engine: ray" in printed and "one CPU per run" in printed
+    assert "8 finished now" in printed
+    assert set(statuses(out).values()) == {"finished"}
+
+
+def test_train_with_seeds_writes_one_folder_per_seed(tmp_path, capsys):
+    out = tmp_path / "seeds"
+    flags = ["--algo", "bc", "--steps", "60", "--log-every", "30", "--eval-every", "0"]
+    flags += ["--eval-episodes", "1", "--num-eval-envs", "1", "--out", str(out)]
+    assert main(["train", *flags, "--seeds", "0-1", "--stack", "stacked"]) == 0
+    printed = capsys.readouterr().out
+    assert "engine: stacked (as asked)" in printed
+    for seed in (0, 1):
+        result = json.loads((out / f"seed_{seed}" / "result.json").read_text())
+        assert result["seed"] == seed and result["runs_in_program"] == 2

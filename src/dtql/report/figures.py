@@ -74,7 +74,7 @@ def aggregate_lines(records: list[RunRecord], figure_dir: Path, link_prefix: str
     plot_utils.plot_performance_profiles(
         profiles, taus, performance_profile_cis=profile_cis, ax=ax, xlabel="normalized score (τ)"
     )
-    ax.legend(list(matrices), loc="upper right")
+    ax.legend(loc="upper right")  # the profile lines carry the algorithm names
     fig.tight_layout()
     path = figure_dir / "performance_profile.png"
     fig.savefig(path, dpi=120)
@@ -94,7 +94,9 @@ def curve_figures(records: list[RunRecord], figure_dir: Path) -> list[Path]:
     for task in sorted({r.task for r in records}):
         fig, ax = plt.subplots(figsize=(6, 4))
         for algo in ordered_algos(records):
-            curves = [dict(r.curve) for r in cells.get((task, algo), []) if r.curve]
+            # A failed run's last point is its non-finite evidence: not part of a mean.
+            runs = cells.get((task, algo), [])
+            curves = [dict(r.curve) for r in runs if r.curve and r.status != "failed"]
             if not curves:
                 continue
             steps = sorted(set.intersection(*(set(c) for c in curves)))

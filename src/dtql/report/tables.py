@@ -97,7 +97,9 @@ def protocol_table(records: list[RunRecord]) -> list[str]:
     rows = []
     for (task, algo), runs in sorted(by_cell(records).items()):
         first = runs[0]
-        devices = sorted({f"{r.device} ({r.threads} threads)" for r in runs if r.device})
+        devices = sorted(
+            {r.device + (f" ({r.threads} threads)" if r.threads else "") for r in runs if r.device}
+        )
         rows.append(
             [
                 task,
@@ -127,7 +129,7 @@ def problem_runs(records: list[RunRecord]) -> list[str]:
     lines = []
     for record in records:
         if record.status == "failed":
-            lines.append(f"- failed: `{record.run_dir}`: {record.failure}")
+            lines.append(f"- failed: {record.failure or f'`{record.run_dir}`'}")
         elif record.status == "unfinished":
             lines.append(f"- unfinished (running, or stopped: rerun the sweep): `{record.run_dir}`")
     return lines

@@ -1,0 +1,85 @@
+"""`dtql report` on synthetic run folders whose scores are known: the means, standard errors,
+domain averages and IQM it prints are checked against numbers worked out by hand here."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from dtql.cli import main
+from dtql.config import replace, to_dict
+from dtql.logger import RunLogger
+from dtql.presets import run_config
+from dtql.report import format_cell, mean_stderr, write_report
+
+
+def write_run(root: Path, task: str, algo: str, seed: int, score: float | None, status: str):
+    """A run folder as `dtql train` leaves it: config.json, metrics, result.json."""
+    run_dir = root / task / algo / f"seed_{seed}"
+    run_dir.mkdir(parents=True)
+    cfg = replace(run_config(task, algo), seed=seed, out=str(run_dir))
+    (run_dir / "config.json").write_text(json.dumps(to_dict(cfg)))
+    if status == "unfinished":
+        return
+    with RunLogger(run_dir) as logger:
+        logger.log(1000, {"eval/normalized_score_mean": (score or 0.0) / 2})
+        logger.log(2000, {"eval/normalized_score_mean": score if score is not None else math.nan})
+    result = {"task": task, "algo": algo, "status": status, "device": "cpu"}
+    if status == "finished":
+        result["normalized_score_mean"] = score
+    else:
+        result["failure"] = f"{run_dir}: critic/q_loss = nan in the chunk ending at step 2000"
+    (run_dir / "result.json").write_text(json.dumps(result))
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    root = tmp_path / "grid"
+    for seed, score in enumerate([0.0, 10.0, 20.0, 100.0]):
+        write_run(root, "hopper-medium-v2", "dtql", seed, score, "finished")
+    write_run(root, "hopper-medium-v2", "bc", 0, 40.0, "finished")
+    write_run(root, "hopper-medium-v2", "bc", 1, 44.0, "finished")
+    write_run(root, "hopper-medium-v2", "bc", 2, None, "failed")
+    write_run(root, "hopper-random-v2", "dtql", 0, 5.0, "finished")
+    write_run(root, "hopper-random-v2", "dtql", 1, None, "unfinished")
+    return root
+
+
+def test_mean_and_standard_error_by_hand():
+    mean, stderr = mean_stderr([0.0, 10.0, 20.0, 100.0])
+    # sample std: sqrt(((-32.5)^2 + (-22.5)^2 + (-12.5)^2 + 67.5^2) / 3) = 45.73; / sqrt(4)
+    assert mean == 32.5 and stderr == pytest.approx(45.7347 / 2, rel=1e-4)
+    assert format_cell([40.0, 44.0], failed=1) == "42.0 ± 2.0 (n=2, 1 failed)"
+    assert format_cell([5.0], unfinished=1) == "5.0 (n=1, 1 unfinished)"
+    assert format_cell([], failed=2) == "— (2 failed)"
+
+
+def test_report_table_averages_paper_numbers_and_problem_runs(runs, tmp_path):
+    text = write_report(runs, tmp_path / "docs" / "results.md", tmp_path / "docs" / "figures")
+    assert "| hopper-medium-v2 | 32.5 ± 22.9 (n=4) | 42.0 ± 2.0 (n=2, 1 failed) |" in text
+    assert "| hopper-random-v2 | 5.0 (n=1, 1 unfinished) |  |" in text
+    # Domain average: the mean of the task means, only for an algorithm with every task.
+    assert "| **locomotion average** (2 tasks) | 18.8 | — |" in text
+    assert "| hopper-medium-v2 | 52.9 | 66.3 | 99.6 ± 0.87 |" in text  # the paper's, labelled
+    assert "- failed: " in text and "critic/q_loss = nan in the chunk" in text
+    assert "unfinished (running, or stopped: rerun the sweep)" in text
+    # IQM over the task both algorithms finished: trim 25% each side of [0, 10, 20, 100].
+    assert "| dtql | 15.0 |" in text and "| bc | 42.0 |" in text
+    figures = tmp_path / "docs" / "figures"
+    assert (figures / "curves-hopper-medium-v2.png").stat().st_size > 1000
+    assert (figures / "performance_profile.png").stat().st_size > 1000
+    assert "![curves-hopper-medium-v2](figures/curves-hopper-medium-v2.png)" in text
+
+
+def test_report_regenerates_the_same_text(runs, tmp_path):
+    first = write_report(runs, tmp_path / "a.md", tmp_path / "figures")
+    assert write_report(runs, tmp_path / "a.md", tmp_path / "figures") == first
+
+
+def test_report_command_writes_into_the_folder_and_refuses_an_empty_one(runs, tmp_path, capsys):
+    assert main(["report", str(runs)]) == 0
+    assert (runs / "report.md").exists() and (runs / "figures").is_dir()
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "no run folders" in capsys.readouterr().err

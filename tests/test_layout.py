@@ -64,7 +64,10 @@ def test_internal_imports_form_a_dag():
         ("dtql.edm", ("algos", "losses", "networks", "data", "envs", "run", "cli")),
         ("dtql.data", ("algos", "envs", "run", "evaluation", "cli", "collect", "toylab")),
         ("dtql.envs", ("algos", "data", "run", "evaluation", "cli", "collect", "toylab")),
-        ("dtql.run", ("cli", "collect", "toylab")),
+        ("dtql.run", ("cli", "collect", "toylab", "sweep", "report")),
+        ("dtql.sweep", ("cli", "collect", "toylab", "report")),
+        # A report is made from run folders alone: no training, no simulator.
+        ("dtql.report", ("algos", "data", "envs", "run", "evaluation", "cli", "sweep")),
     ],
 )
 def test_each_layer_imports_only_the_layers_below(layer, forbidden):

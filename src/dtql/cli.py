@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import tyro
@@ -101,134 +100,28 @@ def cmd_train(argv: list[str]) -> int:
 
 def _train_seeds(argv: list[str], seeds_text: str) -> int:
     """`dtql train ... --seeds 0-4`: the same config once per seed, each in OUT/seed_<k>."""
-    import dataclasses
-    from datetime import datetime
-
-    from dtql.sweep import parse_seeds, plan_runs, run_plan
+    from dtql.sweep.command import train_seeds
 
     argv, mode = _pop_flag(argv, "--stack")
     if "--resume" in argv or "--seed" in argv:
         raise CommandError("--seeds takes neither --seed nor --resume (rerun the command)")
-    cfg = resolve_train_config(argv)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(cfg.out or f"runs/{cfg.task}-{cfg.learner.algo}-{stamp}")
-    seeds = parse_seeds(seeds_text)
-    cfgs = [dataclasses.replace(cfg, seed=s, out=str(out / f"seed_{s}")) for s in seeds]
-    report = run_plan(plan_runs(cfgs), log_dir=out / "logs", mode=mode or "auto")
-    for line in report.lines():
-        print(line)
-    _print_scores(report.finished + report.skipped)
-    return _sweep_exit_code(report)
-
-
-def _print_scores(run_dirs: list[str]) -> None:
-    for run_dir in run_dirs:
-        path = Path(run_dir) / "result.json"
-        if path.exists():
-            result = json.loads(path.read_text())
-            if "normalized_score_mean" in result:
-                print(f"{run_dir}: normalized score {result['normalized_score_mean']:.1f}")
-
-
-def _sweep_exit_code(report) -> int:
-    if report.interrupted:
-        return 130
-    return 0 if report.all_finished else 1
-
-
-@dataclass(frozen=True)
-class SweepArgs:
-    """Run a grid of tasks x algorithms x seeds, one folder per run (OUT/<task>/<algo>/seed_<k>).
-
-    Finished runs are skipped and stopped ones resumed, so rerunning the command completes a
-    grid; a run that fails is recorded as failed and the others go on."""
-
-    tasks: str
-    """Comma-separated task names (`dtql presets`), each with its preset and shipped/D4RL data."""
-    out: str
-    """The grid's folder."""
-    algos: str = "dtql"
-    """Comma-separated algorithms: dtql, kl, iql, iql-dtql, bc, bc-gaussian."""
-    seeds: str = "0"
-    """Seeds: 0-4, or 0,3,7."""
-    set: tuple[str, ...] = ()
-    """Overrides, spelled as train's flags: --set steps=20000 agent.alpha=2; 'ALGO:' limits one
-    to an algorithm: --set dtql:pretrain-steps=5000."""
-    mode: Literal["auto", "stacked", "processes"] = "auto"
-    """stacked: runs of one config in one vmapped program (accelerators); processes: one pinned
-    process per CPU core; auto: stacked on a GPU/TPU, processes on CPU."""
-    workers: int | None = None
-    """Processes at a time (processes mode); default one per usable core."""
-    max_group: int = 0
-    """Most runs per stacked program; 0: no limit."""
-    ray: str | None = None
-    """Run on Ray: 'local' starts a local Ray instance, else a cluster address (needs
-    dtql[ray]). Each group is a Ray task asking for one GPU, or one CPU per run."""
+    return train_seeds(resolve_train_config(argv), seeds_text, mode or "auto")
 
 
 def cmd_sweep(argv: list[str]) -> int:
-    from dtql.sweep import parse_seeds, plan_grid, run_plan
+    from dtql.sweep.command import SweepArgs, run_sweep
 
-    if "--ray" in argv and _next_is_flag(argv, argv.index("--ray")):
-        i = argv.index("--ray")  # `--ray` alone: a local Ray instance
-        argv = [*argv[:i], "--ray", "local", *argv[i + 1 :]]
-    args = tyro.cli(SweepArgs, args=argv, prog="dtql sweep")
-    out = Path(args.out)
-    runs = plan_grid(
-        _split(args.tasks), _split(args.algos), parse_seeds(args.seeds), list(args.set), out
-    )
-    print(f"sweep: {len(runs)} runs in {out}", flush=True)
-    report = run_plan(
-        runs,
-        log_dir=out / "logs",
-        mode=args.mode,
-        workers=args.workers,
-        max_group=args.max_group,
-        ray_address=args.ray,
-    )
-    for line in report.lines():
-        print(line)
-    print(f"report: dtql report {out}")
-    return _sweep_exit_code(report)
-
-
-def _next_is_flag(argv: list[str], i: int) -> bool:
-    return i + 1 >= len(argv) or argv[i + 1].startswith("--")
-
-
-def _split(text: str) -> list[str]:
-    items = [part.strip() for part in text.split(",") if part.strip()]
-    if not items:
-        raise CommandError(f"{text!r}: expected a comma-separated list")
-    return items
-
-
-@dataclass(frozen=True)
-class ReportArgs:
-    """Write a results page from the run folders under DIR: final scores (mean ± standard
-    error over seeds, per task and algorithm, domain averages), the protocol, the paper's
-    numbers on matching tasks, rliable's IQM and performance profile, and learning curves."""
-
-    root: tyro.conf.Positional[str]
-    """A folder of runs (a sweep's --out, or any folder holding run folders)."""
-    out: str | None = None
-    """The markdown file; default DIR/report.md."""
-    figures: str | None = None
-    """Folder of the PNG figures; default a 'figures' folder beside the markdown."""
-    preamble: str = ""
-    """Text put under the title (e.g. the command that made the runs)."""
+    if "--ray" in argv:
+        i = argv.index("--ray")
+        if i + 1 >= len(argv) or argv[i + 1].startswith("--"):  # `--ray` alone: a local instance
+            argv = [*argv[:i], "--ray", "local", *argv[i + 1 :]]
+    return run_sweep(tyro.cli(SweepArgs, args=argv, prog="dtql sweep"))
 
 
 def cmd_report(argv: list[str]) -> int:
-    from dtql.report import write_report
+    from dtql.report.command import ReportArgs, run_report
 
-    args = tyro.cli(ReportArgs, args=argv, prog="dtql report")
-    out = Path(args.out) if args.out else Path(args.root) / "report.md"
-    figures = Path(args.figures) if args.figures else out.parent / "figures"
-    text = write_report(Path(args.root), out, figures, args.preamble)
-    print(text)
-    print(f"written: {out} (figures in {figures})")
-    return 0
+    return run_report(tyro.cli(ReportArgs, args=argv, prog="dtql report"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,34 @@
+"""`dtql report DIR`: its flags and what it prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from dtql.report import write_report
+
+
+@dataclass(frozen=True)
+class ReportArgs:
+    """Write a results page from the run folders under DIR: final scores (mean ± standard
+    error over seeds, per task and algorithm, domain averages), the protocol, the paper's
+    numbers on matching tasks, rliable's IQM and performance profile, and learning curves."""
+
+    root: tyro.conf.Positional[str]
+    """A folder of runs (a sweep's --out, or any folder holding run folders)."""
+    out: str | None = None
+    """The markdown file; default DIR/report.md."""
+    figures: str | None = None
+    """Folder of the PNG figures; default a 'figures' folder beside the markdown."""
+    preamble: str = ""
+    """Text put under the title (e.g. the command that made the runs)."""
+
+
+def run_report(args: ReportArgs) -> int:
+    out = Path(args.out) if args.out else Path(args.root) / "report.md"
+    figures = Path(args.figures) if args.figures else out.parent / "figures"
+    print(write_report(Path(args.root), out, figures, args.preamble))
+    print(f"written: {out} (figures in {figures})")
+    return 0

@@ -1,0 +1,93 @@
+"""The commands over grids: `dtql sweep` (``SweepArgs``, ``run_sweep``) and `dtql train
+--seeds` (``train_seeds``). Both print what each run became and exit non-zero unless every run
+finished."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from dtql.config import RunConfig
+from dtql.sweep.execute import ExecutionReport, run_plan
+from dtql.sweep.grid import SweepError, parse_seeds, plan_grid, plan_runs
+
+
+@dataclass(frozen=True)
+class SweepArgs:
+    """Run a grid of tasks x algorithms x seeds, one folder per run (OUT/<task>/<algo>/seed_<k>).
+
+    Finished runs are skipped and stopped ones resumed, so rerunning the command completes a
+    grid; a run that fails is recorded as failed and the others go on."""
+
+    tasks: str
+    """Comma-separated task names (`dtql presets`), each with its preset and shipped/D4RL data."""
+    out: str
+    """The grid's folder."""
+    algos: str = "dtql"
+    """Comma-separated algorithms: dtql, kl, iql, iql-dtql, bc, bc-gaussian."""
+    seeds: str = "0"
+    """Seeds: 0-4, or 0,3,7."""
+    set: tuple[str, ...] = ()
+    """Overrides, spelled as train's flags: --set steps=20000 agent.alpha=2; 'ALGO:' limits one
+    to an algorithm: --set dtql:pretrain-steps=5000."""
+    mode: Literal["auto", "stacked", "processes"] = "auto"
+    """stacked: runs of one config in one vmapped program (accelerators); processes: one pinned
+    process per CPU core; auto: stacked on a GPU/TPU, processes on CPU."""
+    workers: int | None = None
+    """Processes at a time (processes mode); default one per usable core."""
+    max_group: int = 0
+    """Most runs per stacked program; 0: no limit."""
+    ray: str | None = None
+    """Run on Ray: `--ray` alone starts a local Ray instance, `--ray ADDRESS` joins a cluster
+    (needs dtql[ray]). Each group is a Ray task asking for one GPU, or one CPU per run."""
+
+
+def _split(flag: str, text: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise SweepError(f"{flag} {text!r}: expected a comma-separated list")
+    return items
+
+
+def run_sweep(args: SweepArgs) -> int:
+    out = Path(args.out)
+    tasks, algos = _split("--tasks", args.tasks), _split("--algos", args.algos)
+    runs = plan_grid(tasks, algos, parse_seeds(args.seeds), list(args.set), out)
+    print(f"sweep: {len(runs)} runs in {out}", flush=True)
+    report = run_plan(
+        runs,
+        log_dir=out / "logs",
+        mode=args.mode,
+        workers=args.workers,
+        max_group=args.max_group,
+        ray_address=args.ray,
+    )
+    print("\n".join(report.lines()))
+    print(f"report: dtql report {out}")
+    return exit_code(report)
+
+
+def train_seeds(cfg: RunConfig, seeds_text: str, mode: str) -> int:
+    """The config once per seed, each in OUT/seed_<k> (OUT: --out, or a new folder in runs/)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(cfg.out or f"runs/{cfg.task}-{cfg.learner.algo}-{stamp}")
+    seeds = parse_seeds(seeds_text)
+    cfgs = [dataclasses.replace(cfg, seed=s, out=str(out / f"seed_{s}")) for s in seeds]
+    report = run_plan(plan_runs(cfgs), log_dir=out / "logs", mode=mode)
+    print("\n".join(report.lines()))
+    for run_dir in report.finished + report.skipped:
+        result = json.loads((Path(run_dir) / "result.json").read_text())
+        if "normalized_score_mean" in result:
+            print(f"{run_dir}: normalized score {result['normalized_score_mean']:.1f}")
+    return exit_code(report)
+
+
+def exit_code(report: ExecutionReport) -> int:
+    """0 when every run finished; 130 when interrupted (resumable); else 1."""
+    if report.interrupted:
+        return 130
+    return 0 if report.all_finished else 1

@@ -14,9 +14,11 @@ from dtql.presets import run_config
 from dtql.report import format_cell, mean_stderr, write_report
 
 
-def write_run(root: Path, task: str, algo: str, seed: int, score: float | None, status: str):
-    """A run folder as `dtql train` leaves it: config.json, metrics, result.json."""
-    run_dir = root / task / algo / f"seed_{seed}"
+def write_run(
+    root: Path, task: str, algo: str, seed: int, score: float | None, status: str, variant=""
+):
+    """A run folder as `dtql train` (in a sweep) leaves it: config.json, metrics, result.json."""
+    run_dir = root / task / f"{algo}{variant}" / f"seed_{seed}"
     run_dir.mkdir(parents=True)
     cfg = replace(run_config(task, algo), seed=seed, out=str(run_dir))
     (run_dir / "config.json").write_text(json.dumps(to_dict(cfg)))
@@ -83,3 +85,13 @@ def test_report_command_writes_into_the_folder_and_refuses_an_empty_one(runs, tm
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "no run folders" in capsys.readouterr().err
+
+
+def test_a_sweeps_variants_are_columns_of_their_own(tmp_path):
+    root = tmp_path / "grid"
+    write_run(root, "hopper-medium-v2", "dtql", 0, 30.0, "finished")
+    write_run(root, "hopper-medium-v2", "dtql", 0, 50.0, "finished", variant="@alpha=20")
+    write_run(root, "hopper-medium-v2", "bc", 0, 40.0, "finished")
+    text = write_report(root, tmp_path / "r.md", tmp_path / "figures")
+    assert "| task | dtql | dtql@alpha=20 | bc |" in text
+    assert "| hopper-medium-v2 | 30.0 (n=1) | 50.0 (n=1) | 40.0 (n=1) |" in text

@@ -84,6 +84,23 @@ def test_a_grid_plans_one_folder_per_run_and_groups_runs_that_share_a_config(tmp
     assert all(len({r.cfg.learner.algo for r in g}) == 1 for g in groups)
 
 
+def test_a_comma_list_sweeps_values_each_in_its_folder_and_they_share_a_program(tmp_path):
+    sets = ["agent.alpha=2,20", "dtql:agent.lr=1e-4,3e-4", "steps=10"]
+    runs = plan_grid(["hopper-medium-v2"], ["dtql", "bc"], [0], sets, tmp_path)
+    names = [str(r.run_dir.relative_to(tmp_path / "hopper-medium-v2")) for r in runs]
+    assert names == [
+        "dtql@alpha=2@lr=1e-4/seed_0",
+        "dtql@alpha=2@lr=3e-4/seed_0",
+        "dtql@alpha=20@lr=1e-4/seed_0",
+        "dtql@alpha=20@lr=3e-4/seed_0",
+        "bc@alpha=2/seed_0",
+        "bc@alpha=20/seed_0",
+    ]
+    assert [r.cfg.learner.agent.alpha for r in runs[:4]] == [2.0, 2.0, 20.0, 20.0]
+    # Stacked hyperparameters: the four DTQL variants are one program, BC's two another.
+    assert [len(g) for g in group_runs(runs, max_group=8)] == [4, 2]
+
+
 def test_a_rerun_with_another_config_refuses_to_mix_runs(tmp_path):
     cfg = run_config("hopper-medium-v2", "bc")
     out = tmp_path / "hopper-medium-v2" / "bc" / "seed_0"

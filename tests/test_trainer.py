@@ -333,3 +333,23 @@ def test_a_diverging_run_leaves_its_group_and_the_others_finish(stacked_group, t
     # The survivor goes on in a program of one run: its numbers, up to reassociation.
     full = without_timing(read_metrics_csv(root / "s0" / "metrics.csv"))
     assert_close_rows(without_timing(read_metrics_csv(tmp_path / "s0" / "metrics.csv")), full)
+
+
+def test_runs_with_other_hyperparameters_train_in_one_program_as_they_would_alone(
+    finished_run, hopper_hdf5, tmp_path
+):
+    base = small_config(hopper_hdf5, tmp_path / "alpha5")
+    changes = {"learner.agent.alpha": 2.0, "learner.agent.lr": 3e-4, "learner.agent.expectile": 0.9}
+    other = replace(base, out=str(tmp_path / "alpha2"), **changes)
+    results = run_group([RunSpec(base), RunSpec(other)], progress=False)
+    assert [r["status"] for r in results] == ["finished", "finished"]
+    run_training(replace(other, out=str(tmp_path / "alone")), progress=False)
+    rows = {
+        name: without_timing(read_metrics_csv(tmp_path / name / "metrics.csv"))
+        for name in ("alpha5", "alpha2", "alone")
+    }
+    assert_close_rows(
+        rows["alpha5"], without_timing(read_metrics_csv(finished_run / "metrics.csv"))
+    )
+    assert_close_rows(rows["alpha2"], rows["alone"])
+    assert rows["alpha2"][-1]["policy/loss"] != pytest.approx(rows["alpha5"][-1]["policy/loss"])

@@ -106,7 +106,8 @@ def dtql_policy_loss(
     )
     q_loss_term = q_term(q_apply, q_params, states, actions)
     nll_term = jnp.zeros(())
-    if agent.entropy_coef > 0.0:
+    # In a stacked program the weight may be a per-run traced value: compute the term then.
+    if not (isinstance(agent.entropy_coef, float | int) and agent.entropy_coef == 0):
         mean, log_std = gaussian
         nll_term = jnp.mean(dataset_nll(mean, log_std, dataset_actions, max_action))
     loss = agent.alpha * tr_loss + q_loss_term + agent.entropy_coef * nll_term

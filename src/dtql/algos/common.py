@@ -5,6 +5,7 @@ minibatches drawn on the device).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -169,27 +170,50 @@ def run_steps(
 run_steps_jit = jax.jit(run_steps, static_argnums=(0, 4))
 
 
+# Fields of AgentConfig that runs of one stacked program may differ in: each is read only in
+# arithmetic inside the update (never for a shape or a Python branch), so inside the program it
+# can be a per-run traced value.
+STACKED_HYPERPARAMETERS = (
+    "alpha",
+    "expectile",
+    "entropy_coef",
+    "lr",
+    "critic_lr",
+    "tau",
+    "discount",
+    "awr_temperature",
+)
+
+
+def with_hyperparameters(cfg: LearnerConfig, values: dict[str, Any]) -> LearnerConfig:
+    """``cfg`` with some agent fields replaced (by one run's traced values)."""
+    return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, **values))
+
+
 def run_steps_stacked(
     step_fn: StepFn,
     states: Any,
     data: DeviceTransitions,
     keys: jax.Array,
+    hyperparameters: dict[str, jax.Array],
     cfg: LearnerConfig,
     num_steps: Any,
 ) -> tuple[Any, Metrics]:
-    """``run_steps`` for K runs at once: ``states`` and ``keys`` carry a leading axis of K runs
-    (their seeds), the dataset and config are shared. One program, K times the work per kernel,
-    which fills an accelerator that a single run at batch 256 leaves mostly idle. Each run's
-    numbers are those of the same run alone, up to float reassociation in batched kernels.
+    """``run_steps`` for K runs at once: ``states``, ``keys`` and each array of
+    ``hyperparameters`` (a subset of ``STACKED_HYPERPARAMETERS``: run k's value at index k)
+    carry a leading axis of K runs; the dataset and the rest of the config are shared. One
+    program, K times the work per kernel, which fills an accelerator that a single run at batch
+    256 leaves mostly idle. Each run's numbers are those of the same run alone, up to float
+    reassociation in batched kernels.
     """
 
-    def one_run(state, key):
-        return run_steps(step_fn, state, data, key, cfg, num_steps)
+    def one_run(state, key, values):
+        return run_steps(step_fn, state, data, key, with_hyperparameters(cfg, values), num_steps)
 
-    return jax.vmap(one_run)(states, keys)
+    return jax.vmap(one_run)(states, keys, hyperparameters)
 
 
-run_steps_stacked_jit = jax.jit(run_steps_stacked, static_argnums=(0, 4))
+run_steps_stacked_jit = jax.jit(run_steps_stacked, static_argnums=(0, 5))
 
 
 def stack_states(states: list[Any]) -> Any:

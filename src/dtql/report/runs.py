@@ -21,6 +21,7 @@ class RunRecord:
     run_dir: Path
     task: str
     algo: str
+    label: str  # the column: the algo, or a sweep's variant folder name ('dtql@alpha=20')
     seed: int
     status: str  # finished | failed | unfinished (running, or stopped and not resumed yet)
     total_steps: int
@@ -39,7 +40,13 @@ def find_runs(root: Path) -> list[RunRecord]:
     if not root.is_dir():
         raise ReportError(f"{root}: no such folder of runs")
     records = [read_run(path.parent) for path in root.rglob("config.json")]
-    return sorted(records, key=lambda r: (r.task, r.algo, r.seed, str(r.run_dir)))
+    return sorted(records, key=lambda r: (r.task, r.label, r.seed, str(r.run_dir)))
+
+
+def _label(run_dir: Path, algo: str) -> str:
+    """A sweep's variant folder (``<task>/<algo>@key=value/seed_<k>``) names its column."""
+    parent = run_dir.parent.name
+    return parent if parent.startswith(algo + "@") else algo
 
 
 def read_run(run_dir: Path) -> RunRecord:
@@ -57,6 +64,7 @@ def read_run(run_dir: Path) -> RunRecord:
         run_dir=run_dir,
         task=config["task"],
         algo=learner["algo"],
+        label=_label(run_dir, learner["algo"]),
         seed=int(config["seed"]),
         status=status,
         total_steps=int(learner["pretrain_steps"]) + int(learner["steps"]),

@@ -39,9 +39,11 @@ def format_cell(values: Sequence[float], failed: int = 0, unfinished: int = 0) -
 
 
 def ordered_algos(records: list[RunRecord]) -> list[str]:
-    present = {r.algo for r in records}
-    known = [a for a in ALGO_ORDER if a in present]
-    return known + sorted(present - set(known))
+    """The columns: each algorithm (the paper's order), then its variants by name."""
+    order = {algo: i for i, algo in enumerate(ALGO_ORDER)}
+    labels = {(r.algo, r.label) for r in records}
+    ranked = sorted(labels, key=lambda al: (order.get(al[0], len(order)), al[0], al[1]))
+    return [label for _, label in ranked]
 
 
 def _family(task: str) -> str:
@@ -54,7 +56,7 @@ def _family(task: str) -> str:
 def by_cell(records: list[RunRecord]) -> dict[tuple[str, str], list[RunRecord]]:
     cells: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
     for record in records:
-        cells[(record.task, record.algo)].append(record)
+        cells[(record.task, record.label)].append(record)
     return cells
 
 

@@ -1,5 +1,6 @@
 """``run_training``: one training run (or the rest of a stopped one) from config to result.json;
-``run_group``: several runs of one config that differ only in seed, trained in one program.
+``run_group``: several runs of one config that differ only in seed and a few hyperparameters
+(``STACKED_HYPERPARAMETERS``), trained in one program.
 
 Data onto the device, jitted chunks of steps (``dtql.run.schedule``), evaluation in the
 simulator, logs (metrics.csv/jsonl, TensorBoard) and checkpoints; a non-finite metric or a
@@ -25,7 +26,14 @@ import numpy as np
 from tqdm import tqdm
 
 from dtql.algos import get_algorithm
-from dtql.algos.common import run_steps_jit, run_steps_stacked_jit, stack_states, unstack_state
+from dtql.algos.common import (
+    STACKED_HYPERPARAMETERS,
+    run_steps_jit,
+    run_steps_stacked_jit,
+    stack_states,
+    unstack_state,
+    with_hyperparameters,
+)
 from dtql.assets import shipped_note
 from dtql.checkpoint import latest_checkpoint
 from dtql.config import RunConfig, to_dict
@@ -109,9 +117,25 @@ def _open_run(spec: RunSpec) -> tuple[Path, RunConfig]:
 
 
 def group_key(cfg: RunConfig) -> str:
-    """What runs of one group share: the whole config but the seed and the folder."""
+    """What runs of one group share: the whole config but the seed, the folder and the
+    ``STACKED_HYPERPARAMETERS`` (an entropy term on or off is shared: it adds computation)."""
     shared = {k: v for k, v in to_dict(cfg).items() if k not in ("seed", "out")}
+    agent = dict(shared["learner"]["agent"])
+    for name in STACKED_HYPERPARAMETERS:
+        del agent[name]
+    agent["entropy_term"] = cfg.learner.agent.entropy_coef != 0
+    shared["learner"] = {**shared["learner"], "agent": agent}
     return repr(sorted(shared.items()))
+
+
+def stacked_hyperparameters(cfgs: list[RunConfig]) -> dict[str, jax.Array]:
+    """The hyperparameters whose values differ between runs, one array each (run k at k)."""
+    values = {}
+    for name in STACKED_HYPERPARAMETERS:
+        column = [getattr(cfg.learner.agent, name) for cfg in cfgs]
+        if len(set(column)) > 1:
+            values[name] = jnp.asarray(column, jnp.float32)
+    return values
 
 
 def _checked_runs(specs: list[RunSpec]) -> tuple[list[tuple[Path, RunConfig]], list[RunConfig]]:
@@ -124,8 +148,9 @@ def _checked_runs(specs: list[RunSpec]) -> tuple[list[tuple[Path, RunConfig]], l
         cfgs.append(dataclasses.replace(cfg, dataset=resolve_dataset(cfg)))
         if group_key(cfgs[-1]) != group_key(cfgs[0]):
             raise RunError(
-                f"{run_dir}: its config differs from {opened[0][0]}'s in more than seed and out; "
-                "runs of one group must share everything else"
+                f"{run_dir}: its config differs from {opened[0][0]}'s in more than seed, out and "
+                f"the hyperparameters {', '.join(STACKED_HYPERPARAMETERS)}; runs of one group "
+                "must share everything else"
             )
     return opened, cfgs
 
@@ -137,13 +162,16 @@ def run_group(
     stop_at: int | None = None,
     stacked: bool = True,
 ) -> list[dict]:
-    """Train runs that differ only in seed (and folder) together; returns each run's result.
+    """Train runs that differ only in seed, folder and ``STACKED_HYPERPARAMETERS`` together;
+    returns each run's result.
 
     ``stacked``: one vmapped program for all runs (on CPU a single run, unstacked, is also what
     ``run_training`` uses). A run that diverges is marked failed and dropped from the program;
     the others go on. Every run must be at the same step (all new, or resumed from checkpoints
     of the same step).
     """
+    if not stacked and len(specs) > 1:
+        raise ValueError("run_group: several runs need stacked=True (one program for all)")
     opened, cfgs = _checked_runs(specs)
     first = cfgs[0]
     learner = first.learner  # all that the jitted update sees
@@ -174,6 +202,7 @@ def run_group(
     resumed = specs[0].resume_dir is not None
     stacked = stacked and len(specs) > 1
     state = stack_states(states) if stacked else states[0]
+    hyperparameters = stacked_hyperparameters(cfgs)
 
     with ExitStack() as stack:
         members = []
@@ -226,7 +255,7 @@ def run_group(
             started = time.perf_counter()
             if stacked:
                 state, metrics = run_steps_stacked_jit(
-                    step_fn, state, data, jnp.stack(keys), learner, end - step
+                    step_fn, state, data, jnp.stack(keys), hyperparameters, learner, end - step
                 )
             else:
                 state, metrics = run_steps_jit(step_fn, state, data, keys[0], learner, end - step)
@@ -249,12 +278,18 @@ def run_group(
                 if stacked and keep:
                     kept = jnp.array(keep)
                     state = jax.tree.map(lambda leaf: leaf[kept], state)  # noqa: B023
+                    hyperparameters = {k: v[kept] for k, v in hyperparameters.items()}
                 if not active:
                     break
 
             if step == learner.pretrain_steps:
-                phase = lambda s: algo.start_main_phase(s, learner)  # noqa: E731
-                state = jax.vmap(phase)(state) if stacked else phase(state)
+                if stacked:  # each run's optimisers start with its own learning rate
+                    phase = lambda s, v: algo.start_main_phase(  # noqa: E731
+                        s, with_hyperparameters(learner, v)
+                    )
+                    state = jax.vmap(phase)(state, hyperparameters)
+                else:
+                    state = algo.start_main_phase(state, learner)
             for j, i in enumerate(active):
                 member, row = members[i], rows[j]
                 member_state = unstack_state(state, j) if stacked else state

@@ -18,7 +18,8 @@ from dtql.sweep.grid import SweepError, parse_seeds, plan_grid, plan_runs
 
 @dataclass(frozen=True)
 class SweepArgs:
-    """Run a grid of tasks x algorithms x seeds, one folder per run (OUT/<task>/<algo>/seed_<k>).
+    """Run a grid of tasks x algorithms [x hyperparameter values] x seeds, one folder per run
+    (OUT/<task>/<algo>/seed_<k>).
 
     Finished runs are skipped and stopped ones resumed, so rerunning the command completes a
     grid; a run that fails is recorded as failed and the others go on."""
@@ -33,7 +34,8 @@ class SweepArgs:
     """Seeds: 0-4, or 0,3,7."""
     set: tuple[str, ...] = ()
     """Overrides, spelled as train's flags: --set steps=20000 agent.alpha=2; 'ALGO:' limits one
-    to an algorithm: --set dtql:pretrain-steps=5000."""
+    to an algorithm: --set dtql:pretrain-steps=5000; a comma list sweeps the values, each in
+    its own folder (DIR/<task>/<algo>@alpha=2/seed_<k>): --set agent.alpha=2,5,20."""
     mode: Literal["auto", "stacked", "processes"] = "auto"
     """stacked: runs of one config in one vmapped program (accelerators); processes: one pinned
     process per CPU core; auto: stacked on a GPU/TPU, processes on CPU."""

@@ -110,17 +110,35 @@ def sets_for(algo: str, sets: list[str]) -> list[str]:
     return chosen
 
 
+def variants(sets: list[str]) -> list[tuple[str, list[str]]]:
+    """Overrides with a comma list of values ('agent.alpha=1,5,20') span variants: every
+    combination, each with a label for its folder ('@alpha=1@lr=0.0003'); '' when none."""
+    fixed = [item for item in sets if "," not in item.partition("=")[2]]
+    swept = [item.partition("=") for item in sets if "," in item.partition("=")[2]]
+    combos: list[tuple[str, list[str]]] = [("", fixed)]
+    for key, _, values in swept:
+        short = key.strip().split(".")[-1].replace("-", "_")
+        combos = [
+            (f"{label}@{short}={value.strip()}", [*chosen, f"{key}={value.strip()}"])
+            for label, chosen in combos
+            for value in values.split(",")
+        ]
+    return combos
+
+
 def plan_grid(
     tasks: list[str], algos: list[str], seeds: list[int], sets: list[str], out: Path
 ) -> list[PlannedRun]:
-    """Every (task, algo, seed) of the grid, each in its folder under ``out``."""
+    """Every (task, algo, variant, seed) of the grid, each in its folder under ``out``:
+    ``out/<task>/<algo>[@key=value...]/seed_<k>``."""
     cfgs = []
     for task in tasks:
         for algo in algos:
-            base = apply_sets(run_config(task, algo), sets_for(algo, sets))
-            for seed in seeds:
-                run_dir = out / task / algo / f"seed_{seed}"
-                cfgs.append(dataclasses.replace(base, seed=seed, out=str(run_dir)))
+            for label, chosen in variants(sets_for(algo, sets)):
+                base = apply_sets(run_config(task, algo), chosen)
+                for seed in seeds:
+                    run_dir = out / task / f"{algo}{label}" / f"seed_{seed}"
+                    cfgs.append(dataclasses.replace(base, seed=seed, out=str(run_dir)))
     return plan_runs(cfgs)
 
 

@@ -353,3 +353,22 @@ def test_runs_with_other_hyperparameters_train_in_one_program_as_they_would_alon
     )
     assert_close_rows(rows["alpha2"], rows["alone"])
     assert rows["alpha2"][-1]["policy/loss"] != pytest.approx(rows["alpha5"][-1]["policy/loss"])
+
+
+def test_runs_on_other_datasets_of_one_env_train_in_one_program_as_they_would_alone(
+    finished_run, hopper_hdf5, tmp_path
+):
+    medium = small_config(hopper_hdf5, tmp_path / "medium")
+    random_data = str(shipped_dataset("hopper-random-v2"))  # 100k rows beside the test's few
+    other = replace(medium, task="hopper-random-v2", dataset=random_data, out=str(tmp_path / "r"))
+    results = run_group([RunSpec(medium), RunSpec(other)], progress=False)
+    assert [r["task"] for r in results] == ["hopper-medium-v2", "hopper-random-v2"]
+    run_training(replace(other, out=str(tmp_path / "alone")), progress=False)
+    rows = {
+        name: without_timing(read_metrics_csv(tmp_path / name / "metrics.csv"))
+        for name in ("medium", "r", "alone")
+    }
+    assert_close_rows(
+        rows["medium"], without_timing(read_metrics_csv(finished_run / "metrics.csv"))
+    )
+    assert_close_rows(rows["r"], rows["alone"])

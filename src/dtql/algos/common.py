@@ -125,10 +125,21 @@ def soft_update(target: Any, online: Any, tau: float) -> Any:
 # --- running many steps in one jitted call ----------------------------------------------------
 
 
-def sample_batch(data: DeviceTransitions, key: jax.Array, batch_size: int) -> Batch:
-    """Uniform minibatch drawn on the device from the device-resident dataset."""
-    idx = jax.random.randint(key, (batch_size,), 0, data.rewards.shape[0])
-    return jax.tree.map(lambda x: x[idx], data)
+def sample_batch(
+    data: DeviceTransitions,
+    key: jax.Array,
+    batch_size: int,
+    source: jax.Array | None = None,
+    size: jax.Array | None = None,
+) -> Batch:
+    """Uniform minibatch drawn on the device from the device-resident dataset. With ``source``,
+    ``data`` stacks several datasets padded to one length ([M, N, ...]) and the rows come from
+    dataset ``source``'s first ``size`` rows."""
+    if source is None:
+        idx = jax.random.randint(key, (batch_size,), 0, data.rewards.shape[0])
+        return jax.tree.map(lambda x: x[idx], data)
+    idx = jax.random.randint(key, (batch_size,), 0, size)
+    return jax.tree.map(lambda x: x[source, idx], data)
 
 
 StepFn = Callable[[Any, Batch, jax.Array, LearnerConfig], tuple[Any, Metrics]]
@@ -141,6 +152,8 @@ def run_steps(
     key: jax.Array,
     cfg: LearnerConfig,
     num_steps: Any,
+    source: jax.Array | None = None,
+    size: jax.Array | None = None,
 ) -> tuple[Any, Metrics]:
     """``num_steps`` updates in one ``lax.fori_loop``; returns the state and the metrics' means.
 
@@ -152,7 +165,7 @@ def run_steps(
 
     def one_step(state, i):
         key_batch, key_step = jax.random.split(jax.random.fold_in(key, i))
-        batch = sample_batch(data, key_batch, cfg.batch_size)
+        batch = sample_batch(data, key_batch, cfg.batch_size, source, size)
         return step_fn(state, batch, key_step, cfg)
 
     _, metric_shapes = jax.eval_shape(one_step, state, 0)
@@ -198,19 +211,24 @@ def run_steps_stacked(
     hyperparameters: dict[str, jax.Array],
     cfg: LearnerConfig,
     num_steps: Any,
+    sources: jax.Array | None = None,
+    sizes: jax.Array | None = None,
 ) -> tuple[Any, Metrics]:
     """``run_steps`` for K runs at once: ``states``, ``keys`` and each array of
     ``hyperparameters`` (a subset of ``STACKED_HYPERPARAMETERS``: run k's value at index k)
-    carry a leading axis of K runs; the dataset and the rest of the config are shared. One
-    program, K times the work per kernel, which fills an accelerator that a single run at batch
-    256 leaves mostly idle. Each run's numbers are those of the same run alone, up to float
-    reassociation in batched kernels.
+    carry a leading axis of K runs; the rest of the config is shared. ``data`` is one dataset
+    for all, or, with ``sources`` and ``sizes`` ([K] each), M datasets of the same dims stacked
+    and padded ([M, N, ...]) from which run k samples dataset ``sources[k]``'s ``sizes[k]``
+    rows. One program, K times the work per kernel, which fills an accelerator that a single run
+    at batch 256 leaves mostly idle. Each run's numbers are those of the same run alone, up to
+    float reassociation in batched kernels.
     """
 
-    def one_run(state, key, values):
-        return run_steps(step_fn, state, data, key, with_hyperparameters(cfg, values), num_steps)
+    def one_run(state, key, values, source, size):
+        cfg_k = with_hyperparameters(cfg, values)
+        return run_steps(step_fn, state, data, key, cfg_k, num_steps, source, size)
 
-    return jax.vmap(one_run)(states, keys, hyperparameters)
+    return jax.vmap(one_run)(states, keys, hyperparameters, sources, sizes)
 
 
 run_steps_stacked_jit = jax.jit(run_steps_stacked, static_argnums=(0, 5))

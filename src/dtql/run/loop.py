@@ -28,6 +28,7 @@ from tqdm import tqdm
 from dtql.algos import get_algorithm
 from dtql.algos.common import (
     STACKED_HYPERPARAMETERS,
+    DeviceTransitions,
     run_steps_jit,
     run_steps_stacked_jit,
     stack_states,
@@ -37,8 +38,8 @@ from dtql.algos.common import (
 from dtql.assets import shipped_note
 from dtql.checkpoint import latest_checkpoint
 from dtql.config import RunConfig, to_dict
-from dtql.data import dataset_info
-from dtql.envs.registry import get_task, normalized_score
+from dtql.data import Transitions, dataset_info
+from dtql.envs.registry import TaskSpec, get_task, normalized_score
 from dtql.evaluation import eval_metrics
 from dtql.files import write_json_atomic
 from dtql.logger import RunLogger
@@ -54,6 +55,7 @@ from dtql.run.resume import (
 from dtql.run.schedule import is_checkpoint_step, is_eval_step, next_boundary
 from dtql.run.setup import (
     RunError,
+    Spaces,
     check_config,
     default_run_dir,
     load_training_data,
@@ -78,6 +80,7 @@ class Member:
 
     run_dir: Path
     cfg: RunConfig
+    task: TaskSpec
     train_key: jax.Array
     logger: RunLogger
     result: dict[str, Any]
@@ -117,9 +120,12 @@ def _open_run(spec: RunSpec) -> tuple[Path, RunConfig]:
 
 
 def group_key(cfg: RunConfig) -> str:
-    """What runs of one group share: the whole config but the seed, the folder and the
-    ``STACKED_HYPERPARAMETERS`` (an entropy term on or off is shared: it adds computation)."""
-    shared = {k: v for k, v in to_dict(cfg).items() if k not in ("seed", "out")}
+    """What runs of one group share: the whole config but the seed, the folder, the dataset
+    (of one evaluation env: same dims) and the ``STACKED_HYPERPARAMETERS`` (an entropy term on
+    or off is shared: it adds computation)."""
+    per_run = ("seed", "out", "task", "dataset", "reward_transform")
+    shared = {k: v for k, v in to_dict(cfg).items() if k not in per_run}
+    shared["env_id"] = get_task(cfg.task).env_id  # datasets of one env share its dims
     agent = dict(shared["learner"]["agent"])
     for name in STACKED_HYPERPARAMETERS:
         del agent[name]
@@ -155,6 +161,38 @@ def _checked_runs(specs: list[RunSpec]) -> tuple[list[tuple[Path, RunConfig]], l
     return opened, cfgs
 
 
+def _source_key(cfg: RunConfig) -> tuple[str, str, str]:
+    return (cfg.task, cfg.dataset, cfg.reward_transform)
+
+
+def _group_data(cfgs: list[RunConfig]) -> tuple[Spaces, dict[tuple, Transitions], Any]:
+    """The group's spaces (checked equal), each distinct dataset's transitions, and the device
+    data: the one dataset, or all of them padded to one length and stacked ([M, N, ...])."""
+    spaces_of = {}
+    for cfg in cfgs:
+        if cfg.task not in spaces_of:
+            spaces_of[cfg.task] = task_spaces(get_task(cfg.task))
+    spaces = spaces_of[cfgs[0].task]
+    for task, other in spaces_of.items():
+        if other != spaces:
+            raise RunError(f"task {task}: spaces {other} differ from {spaces}; not one group")
+    sources: dict[tuple, Transitions] = {}
+    device: list[DeviceTransitions] = []
+    for cfg in cfgs:
+        if _source_key(cfg) not in sources:
+            transitions = load_training_data(cfg, get_task(cfg.task), spaces)
+            sources[_source_key(cfg)] = transitions
+            device.append(to_device(transitions, cfg.reward_transform))
+    if len(device) == 1:
+        return spaces, sources, device[0]
+    longest = max(d.rewards.shape[0] for d in device)
+    padded = [
+        jax.tree.map(lambda x: jnp.pad(x, [(0, longest - x.shape[0])] + [(0, 0)] * (x.ndim - 1)), d)
+        for d in device
+    ]
+    return spaces, sources, stack_states(padded)
+
+
 def run_group(
     specs: list[RunSpec],
     *,
@@ -175,12 +213,8 @@ def run_group(
     opened, cfgs = _checked_runs(specs)
     first = cfgs[0]
     learner = first.learner  # all that the jitted update sees
-    task = get_task(first.task)
-    spaces = task_spaces(task)
     algo = get_algorithm(learner.algo)
-    transitions = load_training_data(first, task, spaces)
-    data = to_device(transitions, first.reward_transform)
-    behaviour = dataset_info(transitions)
+    spaces, sources, data = _group_data(cfgs)
     threads = len(os.sched_getaffinity(0))  # what taskset allows, not the machine's count
     dims = (spaces.obs_dim, spaces.act_dim, spaces.max_action)
 
@@ -203,10 +237,20 @@ def run_group(
     stacked = stacked and len(specs) > 1
     state = stack_states(states) if stacked else states[0]
     hyperparameters = stacked_hyperparameters(cfgs)
+    # One dataset for all runs, or several of the same dims: run k samples dataset sources[k].
+    source_index = {key: i for i, key in enumerate(sources)}
+    run_source = [source_index[_source_key(cfg)] for cfg in cfgs]
+    sizes = [sources[_source_key(cfg)].num_transitions for cfg in cfgs]
+    per_run_data = (
+        (jnp.asarray(run_source), jnp.asarray(sizes)) if len(sources) > 1 else (None, None)
+    )
 
     with ExitStack() as stack:
         members = []
         for (run_dir, _), cfg in zip(opened, cfgs, strict=True):
+            task = get_task(cfg.task)
+            transitions = sources[_source_key(cfg)]
+            behaviour = dataset_info(transitions)
             if not resumed:
                 run_dir.mkdir(parents=True, exist_ok=True)
                 write_run_config(run_dir, cfg)
@@ -230,17 +274,21 @@ def run_group(
             }
             train_key = jax.random.split(jax.random.key(cfg.seed))[1]
             summary = {"act_mode": cfg.act_mode}
-            members.append(Member(run_dir, cfg, train_key, logger, result, last_summary=summary))
+            members.append(
+                Member(run_dir, cfg, task, train_key, logger, result, last_summary=summary)
+            )
         bar = stack.enter_context(
             tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
         )
         stop = stack.enter_context(stop_requests())
         for member in members:
             # Printed once a signal would stop the run well, so a caller may send one from here.
+            task, dataset = member.task, member.cfg.dataset
             print(
                 f"run {member.run_dir}: {learner.algo} on {task.name} ({task.env_id}), dataset "
-                f"{first.dataset}{shipped_note(first.dataset)} with "
-                f"{transitions.num_transitions} transitions; {total} steps from step {step}; "
+                f"{dataset}{shipped_note(dataset)} with "
+                f"{sources[_source_key(member.cfg)].num_transitions} transitions; {total} steps "
+                f"from step {step}; "
                 f"seed {member.cfg.seed}, {len(specs)} run(s) in one program; device "
                 f"{jax.devices()[0].platform}, {threads} CPU threads usable",
                 flush=True,
@@ -255,7 +303,14 @@ def run_group(
             started = time.perf_counter()
             if stacked:
                 state, metrics = run_steps_stacked_jit(
-                    step_fn, state, data, jnp.stack(keys), hyperparameters, learner, end - step
+                    step_fn,
+                    state,
+                    data,
+                    jnp.stack(keys),
+                    hyperparameters,
+                    learner,
+                    end - step,
+                    *per_run_data,
                 )
             else:
                 state, metrics = run_steps_jit(step_fn, state, data, keys[0], learner, end - step)
@@ -279,6 +334,7 @@ def run_group(
                     kept = jnp.array(keep)
                     state = jax.tree.map(lambda leaf: leaf[kept], state)  # noqa: B023
                     hyperparameters = {k: v[kept] for k, v in hyperparameters.items()}
+                    per_run_data = tuple(None if a is None else a[kept] for a in per_run_data)
                 if not active:
                     break
 
@@ -296,7 +352,7 @@ def run_group(
                 if is_eval_step(first, step):
                     episodes = first.eval_episodes
                     evaluation = run_evaluation(
-                        algo, member_state, member.cfg, task, episodes=episodes, step=step
+                        algo, member_state, member.cfg, member.task, episodes=episodes, step=step
                     )
                     member.last_eval = eval_metrics(evaluation)
                     member.last_summary = evaluation.summary()

@@ -8,7 +8,7 @@ import pytest
 
 from dtql.envs.make import make_single_env
 from dtql.envs.registry import TaskSpec, get_task
-from dtql.evaluation import SUMMARY_KEYS, EvalResult, eval_metrics, evaluate
+from dtql.evaluation import SUMMARY_KEYS, EvalResult, eval_metrics, evaluate, evaluate_many
 
 HOPPER = get_task("hopper-medium-v2")
 
@@ -148,3 +148,23 @@ def test_time_limit_ends_an_episode():
 def test_bad_act_fn_shape_is_reported():
     with pytest.raises(ValueError, match="act_fn returned shape"):
         evaluate(HOPPER, lambda obs: np.zeros((obs.shape[0], 2)), episodes=1, seed=0)
+
+
+def test_many_policies_in_one_vector_env_score_as_each_does_alone():
+    # Two policies that differ (zero torque, and a push of 0.3 on every joint), each with its
+    # own seed: evaluated together, each gets exactly the episodes it gets alone.
+    def push(obs):
+        return np.full((obs.shape[0], 3), 0.3)
+
+    def both(obs):  # rows 0-1 are policy 0's envs, rows 2-3 policy 1's
+        return np.concatenate([zero_actions(obs[:2]), push(obs[2:])])
+
+    together = evaluate_many(HOPPER, both, episodes=3, seeds=[5, 9], num_envs=2)
+    alone = [
+        evaluate(HOPPER, zero_actions, episodes=3, seed=5, num_envs=2),
+        evaluate(HOPPER, push, episodes=3, seed=9, num_envs=2),
+    ]
+    for got, want in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(got.returns, want.returns)
+        np.testing.assert_array_equal(got.lengths, want.lengths)
+    assert not np.array_equal(together[0].returns, together[1].returns)

@@ -8,7 +8,8 @@ count does not depend on how fast other envs finish. An env past its quota keeps
 with the batch (a vector env steps all copies) but its extra episodes are ignored.
 
 Seeding: one ``reset(seed=seed)`` seeds env i with ``seed + i``; later episodes start from the
-envs' own autoresets, so the same seed and act_fn give the same returns.
+envs' own autoresets, so the same seed and act_fn give the same returns. ``evaluate_many`` runs
+several policies (a stacked group of runs) in one vector env, each seeded as if alone.
 """
 
 from __future__ import annotations
@@ -116,27 +117,55 @@ def evaluate(
     terminates or hits the task's time limit. Besides the returns, the ``discount``-ed return of
     each episode is recorded.
     """
+    (result,) = evaluate_many(
+        task,
+        act_fn,
+        episodes=episodes,
+        seeds=[seed],
+        num_envs=num_envs,
+        act_mode=act_mode,
+        discount=discount,
+    )
+    return result
+
+
+def evaluate_many(
+    task: TaskSpec,
+    act_fn: Callable[[np.ndarray], np.ndarray],
+    *,
+    episodes: int,
+    seeds: list[int],
+    num_envs: int = 10,
+    act_mode: str = "mean",
+    discount: float = 0.99,
+) -> list[EvalResult]:
+    """``evaluate`` for P policies at once, in one vector env of P x n copies: ``act_fn`` maps
+    [P * n, obs_dim] to [P * n, act_dim], policy p acting in copies p * n to (p + 1) * n - 1,
+    seeded ``seeds[p] + i`` as policy p alone would seed them, so each policy's result is the
+    one ``evaluate`` gives it alone (one act call per step for all policies)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
     n = min(num_envs, episodes)
-    quotas = _split(episodes, n)
+    policies = len(seeds)
+    quotas = np.tile(_split(episodes, n), policies)
+    total = n * policies
 
-    envs = make_env(task, n)  # SAME_STEP autoreset: every step is a real transition
+    envs = make_env(task, total)  # SAME_STEP autoreset: every step is a real transition
     try:
         space = envs.single_action_space
-        obs, _ = envs.reset(seed=seed)
-        running_return = np.zeros(n)
-        running_discounted = np.zeros(n)
-        running_length = np.zeros(n, dtype=np.int64)
-        finished: list[list[tuple[float, int, float]]] = [[] for _ in range(n)]
+        obs, _ = envs.reset(seed=[seed + i for seed in seeds for i in range(n)])
+        running_return = np.zeros(total)
+        running_discounted = np.zeros(total)
+        running_length = np.zeros(total, dtype=np.int64)
+        finished: list[list[tuple[float, int, float]]] = [[] for _ in range(total)]
 
         while any(len(done) < quota for done, quota in zip(finished, quotas, strict=True)):
             actions = np.asarray(act_fn(obs.astype(np.float32)))
-            if actions.shape != (n, task.act_dim):
+            if actions.shape != (total, task.act_dim):
                 raise ValueError(
-                    f"act_fn returned shape {actions.shape}, expected {(n, task.act_dim)}"
+                    f"act_fn returned shape {actions.shape}, expected {(total, task.act_dim)}"
                 )
             actions = np.clip(actions, space.low, space.high).astype(space.dtype)
             obs, rewards, terminated, truncated, _ = envs.step(actions)
@@ -156,12 +185,17 @@ def evaluate(
     finally:
         envs.close()
 
-    episodes_flat = [episode for per_env in finished for episode in per_env]
-    returns, lengths, discounted = (np.array(column) for column in zip(*episodes_flat, strict=True))
-    return EvalResult(
-        returns=returns,
-        lengths=lengths,
-        normalized_scores=np.asarray(normalized_score(task, returns)),
-        discounted_returns=discounted,
-        act_mode=act_mode,
-    )
+    results = []
+    for p in range(policies):
+        flat = [episode for per_env in finished[p * n : (p + 1) * n] for episode in per_env]
+        returns, lengths, discounted = (np.array(column) for column in zip(*flat, strict=True))
+        results.append(
+            EvalResult(
+                returns=returns,
+                lengths=lengths,
+                normalized_scores=np.asarray(normalized_score(task, returns)),
+                discounted_returns=discounted,
+                act_mode=act_mode,
+            )
+        )
+    return results

@@ -17,7 +17,7 @@ import numpy as np
 from dtql.algos import Algorithm, get_algorithm
 from dtql.config import RunConfig
 from dtql.envs.registry import TaskSpec, get_task
-from dtql.evaluation import EvalResult, evaluate
+from dtql.evaluation import EvalResult, evaluate, evaluate_many
 from dtql.run.resume import read_run_config, restore_state
 from dtql.run.setup import RunError, check_config, task_spaces
 
@@ -56,6 +56,66 @@ def run_evaluation(
         num_envs=cfg.num_eval_envs,
         act_mode=cfg.act_mode,
         discount=cfg.learner.agent.discount,
+    )
+
+
+@functools.cache
+def _stacked(fn, keyed: bool):
+    """``fn`` for a stacked group: state, observations (and key) carry a leading run axis."""
+    if keyed:
+        acts = lambda states, obs, keys, cfg: jax.vmap(  # noqa: E731
+            lambda s, o, k: fn(s, o, k, cfg=cfg)
+        )(states, obs, keys)
+    else:
+        acts = lambda states, obs, cfg: jax.vmap(lambda s, o: fn(s, o, cfg=cfg))(  # noqa: E731
+            states, obs
+        )
+    return jax.jit(acts, static_argnames="cfg")
+
+
+def run_group_evaluation(
+    algo: Algorithm,
+    states: Any,
+    cfgs: list[RunConfig],
+    task: TaskSpec,
+    *,
+    episodes: int,
+    step: int,
+) -> list[EvalResult]:
+    """Evaluate the runs of a stacked group (``states`` with a leading run axis) in one vector
+    env, one batched act per step; each run's envs and keys are those it would use alone."""
+    learner, first, runs = cfgs[0].learner, cfgs[0], len(cfgs)
+    envs_per_run = min(first.num_eval_envs, episodes)
+
+    def per_run(obs):
+        return jnp.asarray(obs).reshape(runs, envs_per_run, -1)
+
+    if first.act_mode == "mean":
+        act = _stacked(algo.act_mean, keyed=False)
+
+        def act_fn(obs):
+            return np.asarray(act(states, per_run(obs), cfg=learner)).reshape(len(obs), -1)
+    else:
+        if algo.act_candidates is None:
+            raise RunError(f"act_mode=candidates needs a critic; algo {algo.name} has none")
+        act = _stacked(algo.act_candidates, keyed=True)
+        keys = [jax.random.fold_in(jax.random.key(cfg.seed + 1), step) for cfg in cfgs]
+        calls = itertools.count()
+
+        def act_fn(obs):
+            call = next(calls)
+            step_keys = jnp.stack([jax.random.fold_in(key, call) for key in keys])
+            actions = act(states, per_run(obs), step_keys, cfg=learner)
+            return np.asarray(actions).reshape(len(obs), -1)
+
+    return evaluate_many(
+        task,
+        act_fn,
+        episodes=episodes,
+        seeds=[cfg.seed + 10_000 for cfg in cfgs],
+        num_envs=first.num_eval_envs,
+        act_mode=first.act_mode,
+        discount=learner.agent.discount,
     )
 
 

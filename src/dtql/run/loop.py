@@ -25,10 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from dtql.algos import get_algorithm
+from dtql.algos import Algorithm, get_algorithm
 from dtql.algos.common import (
     STACKED_HYPERPARAMETERS,
-    DeviceTransitions,
     run_steps_jit,
     run_steps_stacked_jit,
     stack_states,
@@ -37,13 +36,14 @@ from dtql.algos.common import (
 )
 from dtql.assets import shipped_note
 from dtql.checkpoint import latest_checkpoint
-from dtql.config import RunConfig, to_dict
-from dtql.data import Transitions, dataset_info
+from dtql.config import RunConfig
+from dtql.data import dataset_info
 from dtql.envs.registry import TaskSpec, get_task, normalized_score
-from dtql.evaluation import eval_metrics
+from dtql.evaluation import EvalResult, eval_metrics
 from dtql.files import write_json_atomic
 from dtql.logger import RunLogger
-from dtql.run.acting import run_evaluation
+from dtql.run.acting import run_evaluation, run_group_evaluation
+from dtql.run.group import group_data, group_key, source_key, stacked_hyperparameters
 from dtql.run.resume import (
     CONFIG_NAME,
     RESULT_NAME,
@@ -53,16 +53,7 @@ from dtql.run.resume import (
     write_run_config,
 )
 from dtql.run.schedule import is_checkpoint_step, is_eval_step, next_boundary
-from dtql.run.setup import (
-    RunError,
-    Spaces,
-    check_config,
-    default_run_dir,
-    load_training_data,
-    resolve_dataset,
-    task_spaces,
-    to_device,
-)
+from dtql.run.setup import RunError, check_config, default_run_dir, resolve_dataset
 from dtql.run.stopping import RunDiverged, RunInterrupted, first_non_finite, stop_requests
 
 
@@ -119,31 +110,6 @@ def _open_run(spec: RunSpec) -> tuple[Path, RunConfig]:
     return run_dir, cfg
 
 
-def group_key(cfg: RunConfig) -> str:
-    """What runs of one group share: the whole config but the seed, the folder, the dataset
-    (of one evaluation env: same dims) and the ``STACKED_HYPERPARAMETERS`` (an entropy term on
-    or off is shared: it adds computation)."""
-    per_run = ("seed", "out", "task", "dataset", "reward_transform")
-    shared = {k: v for k, v in to_dict(cfg).items() if k not in per_run}
-    shared["env_id"] = get_task(cfg.task).env_id  # datasets of one env share its dims
-    agent = dict(shared["learner"]["agent"])
-    for name in STACKED_HYPERPARAMETERS:
-        del agent[name]
-    agent["entropy_term"] = cfg.learner.agent.entropy_coef != 0
-    shared["learner"] = {**shared["learner"], "agent": agent}
-    return repr(sorted(shared.items()))
-
-
-def stacked_hyperparameters(cfgs: list[RunConfig]) -> dict[str, jax.Array]:
-    """The hyperparameters whose values differ between runs, one array each (run k at k)."""
-    values = {}
-    for name in STACKED_HYPERPARAMETERS:
-        column = [getattr(cfg.learner.agent, name) for cfg in cfgs]
-        if len(set(column)) > 1:
-            values[name] = jnp.asarray(column, jnp.float32)
-    return values
-
-
 def _checked_runs(specs: list[RunSpec]) -> tuple[list[tuple[Path, RunConfig]], list[RunConfig]]:
     """Each run's folder and checked config, with the dataset it reads resolved."""
     opened = [_open_run(spec) for spec in specs]
@@ -159,38 +125,6 @@ def _checked_runs(specs: list[RunSpec]) -> tuple[list[tuple[Path, RunConfig]], l
                 "must share everything else"
             )
     return opened, cfgs
-
-
-def _source_key(cfg: RunConfig) -> tuple[str, str, str]:
-    return (cfg.task, cfg.dataset, cfg.reward_transform)
-
-
-def _group_data(cfgs: list[RunConfig]) -> tuple[Spaces, dict[tuple, Transitions], Any]:
-    """The group's spaces (checked equal), each distinct dataset's transitions, and the device
-    data: the one dataset, or all of them padded to one length and stacked ([M, N, ...])."""
-    spaces_of = {}
-    for cfg in cfgs:
-        if cfg.task not in spaces_of:
-            spaces_of[cfg.task] = task_spaces(get_task(cfg.task))
-    spaces = spaces_of[cfgs[0].task]
-    for task, other in spaces_of.items():
-        if other != spaces:
-            raise RunError(f"task {task}: spaces {other} differ from {spaces}; not one group")
-    sources: dict[tuple, Transitions] = {}
-    device: list[DeviceTransitions] = []
-    for cfg in cfgs:
-        if _source_key(cfg) not in sources:
-            transitions = load_training_data(cfg, get_task(cfg.task), spaces)
-            sources[_source_key(cfg)] = transitions
-            device.append(to_device(transitions, cfg.reward_transform))
-    if len(device) == 1:
-        return spaces, sources, device[0]
-    longest = max(d.rewards.shape[0] for d in device)
-    padded = [
-        jax.tree.map(lambda x: jnp.pad(x, [(0, longest - x.shape[0])] + [(0, 0)] * (x.ndim - 1)), d)
-        for d in device
-    ]
-    return spaces, sources, stack_states(padded)
 
 
 def run_group(
@@ -214,7 +148,7 @@ def run_group(
     first = cfgs[0]
     learner = first.learner  # all that the jitted update sees
     algo = get_algorithm(learner.algo)
-    spaces, sources, data = _group_data(cfgs)
+    spaces, sources, data = group_data(cfgs)
     threads = len(os.sched_getaffinity(0))  # what taskset allows, not the machine's count
     dims = (spaces.obs_dim, spaces.act_dim, spaces.max_action)
 
@@ -239,8 +173,8 @@ def run_group(
     hyperparameters = stacked_hyperparameters(cfgs)
     # One dataset for all runs, or several of the same dims: run k samples dataset sources[k].
     source_index = {key: i for i, key in enumerate(sources)}
-    run_source = [source_index[_source_key(cfg)] for cfg in cfgs]
-    sizes = [sources[_source_key(cfg)].num_transitions for cfg in cfgs]
+    run_source = [source_index[source_key(cfg)] for cfg in cfgs]
+    sizes = [sources[source_key(cfg)].num_transitions for cfg in cfgs]
     per_run_data = (
         (jnp.asarray(run_source), jnp.asarray(sizes)) if len(sources) > 1 else (None, None)
     )
@@ -249,7 +183,7 @@ def run_group(
         members = []
         for (run_dir, _), cfg in zip(opened, cfgs, strict=True):
             task = get_task(cfg.task)
-            transitions = sources[_source_key(cfg)]
+            transitions = sources[source_key(cfg)]
             behaviour = dataset_info(transitions)
             if not resumed:
                 run_dir.mkdir(parents=True, exist_ok=True)
@@ -287,7 +221,7 @@ def run_group(
             print(
                 f"run {member.run_dir}: {learner.algo} on {task.name} ({task.env_id}), dataset "
                 f"{dataset}{shipped_note(dataset)} with "
-                f"{sources[_source_key(member.cfg)].num_transitions} transitions; {total} steps "
+                f"{sources[source_key(member.cfg)].num_transitions} transitions; {total} steps "
                 f"from step {step}; "
                 f"seed {member.cfg.seed}, {len(specs)} run(s) in one program; device "
                 f"{jax.devices()[0].platform}, {threads} CPU threads usable",
@@ -346,19 +280,20 @@ def run_group(
                     state = jax.vmap(phase)(state, hyperparameters)
                 else:
                     state = algo.start_main_phase(state, learner)
+            evaluations = (
+                _evaluate(algo, state, [members[i] for i in active], stacked, first, step)
+                if is_eval_step(first, step)
+                else [None] * len(active)
+            )
             for j, i in enumerate(active):
-                member, row = members[i], rows[j]
-                member_state = unstack_state(state, j) if stacked else state
-                if is_eval_step(first, step):
-                    episodes = first.eval_episodes
-                    evaluation = run_evaluation(
-                        algo, member_state, member.cfg, member.task, episodes=episodes, step=step
-                    )
+                member, row, evaluation = members[i], rows[j], evaluations[j]
+                if evaluation is not None:
                     member.last_eval = eval_metrics(evaluation)
                     member.last_summary = evaluation.summary()
                     row.update(member.last_eval)
                 member.logger.log(step, row)
                 if is_checkpoint_step(first, step) or stop.signum is not None:
+                    member_state = unstack_state(state, j) if stacked else state
                     save_run_checkpoint(member.run_dir, member_state, step, member.cfg, spaces)
             bar.set_postfix(_postfix(rows[0], members[active[0]].last_eval))
             if stop.signum is not None and step < total:
@@ -375,6 +310,35 @@ def run_group(
         member.result = {**member.result, **member.last_summary, "status": "finished"}
         write_json_atomic(member.run_dir / RESULT_NAME, member.result)
     return [member.result for member in members]
+
+
+def _evaluate(
+    algo: Algorithm,
+    state: Any,
+    members: list[Member],
+    stacked: bool,
+    first: RunConfig,
+    step: int,
+) -> list[EvalResult]:
+    """Each run's evaluation: a stacked group of one task in one vector env (one batched act
+    per step), otherwise run by run."""
+    episodes = first.eval_episodes
+    if stacked and len({m.task.name for m in members}) == 1:
+        cfgs = [m.cfg for m in members]
+        return run_group_evaluation(
+            algo, state, cfgs, members[0].task, episodes=episodes, step=step
+        )
+    return [
+        run_evaluation(
+            algo,
+            unstack_state(state, j) if stacked else state,
+            member.cfg,
+            member.task,
+            episodes=episodes,
+            step=step,
+        )
+        for j, member in enumerate(members)
+    ]
 
 
 def _mark_failed(member: Member, row: dict[str, float], step: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from dtql.checkpoint import latest_checkpoint
 from dtql.config import LEARNER_FIELDS, RunConfig, replace, to_dict
 from dtql.presets import run_config
-from dtql.run.loop import group_key
+from dtql.run.group import group_key
 from dtql.run.resume import CONFIG_NAME, RESULT_NAME, read_run_config
 from dtql.run.setup import resolve_dataset
 

@@ -3,6 +3,10 @@ datasets, run as pinned processes and through a local Ray instance; a rerun skip
 and resumes stopped ones; a diverging run is recorded as failed while the others finish."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +116,13 @@ def test_a_rerun_with_another_config_refuses_to_mix_runs(tmp_path):
         plan_grid(["hopper-medium-v2"], ["bc"], [0], ["steps=30", *same], tmp_path)
 
 
+def stop_a_run(run_dir: Path) -> list[dict]:
+    """Leave a finished run as a sweep killed after its step-50 checkpoint would; its rows."""
+    (run_dir / "result.json").unlink()
+    (run_dir / "checkpoints" / "step_000000100.safetensors").unlink()
+    return without_timing(read_metrics_csv(run_dir / "metrics.csv"))
+
+
 def test_local_grid_finishes_skips_finished_runs_and_resumes_a_stopped_one(tmp_path, capsys):
     out = tmp_path / "grid"
     argv = ["sweep", *GRID, "--out", str(out), "--set", *SMALL]
@@ -123,11 +134,8 @@ def test_local_grid_finishes_skips_finished_runs_and_resumes_a_stopped_one(tmp_p
     results = [json.loads(p.read_text()) for p in out.glob("*/*/seed_*/result.json")]
     assert {r["cpu_threads_usable"] for r in results} == {1}  # one pinned core per process
 
-    # Stop one run after its first checkpoint (step 50), as a killed sweep would leave it.
     stopped = out / "hopper-random-v2" / "iql" / "seed_1"
-    (stopped / "result.json").unlink()
-    (stopped / "checkpoints" / "step_000000100.safetensors").unlink()
-    before = without_timing(read_metrics_csv(stopped / "metrics.csv"))
+    before = stop_a_run(stopped)
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "1 finished now, 7 finished before (skipped), 0 failed" in printed
@@ -152,13 +160,20 @@ def test_a_diverging_run_is_recorded_as_failed_and_the_grid_goes_on(tmp_path, ca
     assert "0 finished now, 1 finished before (skipped), 1 failed (1 before" in printed
 
 
-def test_grid_through_a_local_ray_instance(tmp_path, capsys):
+def test_grid_through_a_local_ray_instance_with_resume(tmp_path, capsys):
     out = tmp_path / "grid"
-    assert main(["sweep", *GRID, "--out", str(out), "--ray", "--set", *SMALL]) == 0
+    argv = ["sweep", *GRID, "--out", str(out), "--ray", "--set", *SMALL]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "engine: ray" in printed and "one CPU per run" in printed
     assert "8 finished now" in printed
     assert set(statuses(out).values()) == {"finished"}
+
+    stopped = out / "hopper-medium-v2" / "bc" / "seed_0"
+    before = stop_a_run(stopped)
+    assert main(argv) == 0
+    assert "1 finished now, 7 finished before" in capsys.readouterr().out
+    assert without_timing(read_metrics_csv(stopped / "metrics.csv")) == before
 
 
 def test_train_with_seeds_writes_one_folder_per_seed(tmp_path, capsys):
@@ -171,3 +186,21 @@ def test_train_with_seeds_writes_one_folder_per_seed(tmp_path, capsys):
     for seed in (0, 1):
         result = json.loads((out / f"seed_{seed}" / "result.json").read_text())
         assert result["seed"] == seed and result["runs_in_program"] == 2
+
+
+def test_sigterm_to_a_sweep_checkpoints_its_runs_and_a_rerun_would_resume_them(tmp_path):
+    out = tmp_path / "grid"
+    sets = ["steps=1000000", "log-every=50", "checkpoint-every=50", "eval-every=0"]
+    argv = [sys.executable, "-m", "dtql.cli", "sweep", "--tasks", "hopper-medium-v2"]
+    argv += ["--algos", "bc", "--out", str(out), "--set", *sets]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / "logs" / "hopper-medium-v2-bc-seed0.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "run " in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    printed, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, printed
+    assert "interrupted: checkpoints saved; run the same command again to resume" in printed
+    (run,) = plan_grid(["hopper-medium-v2"], ["bc"], [0], sets, out)
+    assert run.status == "resume" and run.start_step >= 50

@@ -335,24 +335,27 @@ def test_a_diverging_run_leaves_its_group_and_the_others_finish(stacked_group, t
     assert_close_rows(without_timing(read_metrics_csv(tmp_path / "s0" / "metrics.csv")), full)
 
 
+def train_together_and_alone(finished_run, first, other, tmp_path) -> tuple[list, list]:
+    """Train ``first`` (the config of ``finished_run``) and ``other`` in one stacked program,
+    then ``other`` alone; check each grouped run against its run alone; return the two grouped
+    runs' rows."""
+    results = run_group([RunSpec(first), RunSpec(other)], progress=False)
+    assert [r["status"] for r in results] == ["finished", "finished"]
+    run_training(replace(other, out=str(tmp_path / "alone")), progress=False)
+    rows = [without_timing(read_metrics_csv(Path(c.out) / "metrics.csv")) for c in (first, other)]
+    assert_close_rows(rows[0], without_timing(read_metrics_csv(finished_run / "metrics.csv")))
+    assert_close_rows(rows[1], without_timing(read_metrics_csv(tmp_path / "alone" / "metrics.csv")))
+    return rows
+
+
 def test_runs_with_other_hyperparameters_train_in_one_program_as_they_would_alone(
     finished_run, hopper_hdf5, tmp_path
 ):
     base = small_config(hopper_hdf5, tmp_path / "alpha5")
     changes = {"learner.agent.alpha": 2.0, "learner.agent.lr": 3e-4, "learner.agent.expectile": 0.9}
     other = replace(base, out=str(tmp_path / "alpha2"), **changes)
-    results = run_group([RunSpec(base), RunSpec(other)], progress=False)
-    assert [r["status"] for r in results] == ["finished", "finished"]
-    run_training(replace(other, out=str(tmp_path / "alone")), progress=False)
-    rows = {
-        name: without_timing(read_metrics_csv(tmp_path / name / "metrics.csv"))
-        for name in ("alpha5", "alpha2", "alone")
-    }
-    assert_close_rows(
-        rows["alpha5"], without_timing(read_metrics_csv(finished_run / "metrics.csv"))
-    )
-    assert_close_rows(rows["alpha2"], rows["alone"])
-    assert rows["alpha2"][-1]["policy/loss"] != pytest.approx(rows["alpha5"][-1]["policy/loss"])
+    alpha5, alpha2 = train_together_and_alone(finished_run, base, other, tmp_path)
+    assert alpha2[-1]["policy/loss"] != pytest.approx(alpha5[-1]["policy/loss"])
 
 
 def test_runs_on_other_datasets_of_one_env_train_in_one_program_as_they_would_alone(
@@ -361,14 +364,6 @@ def test_runs_on_other_datasets_of_one_env_train_in_one_program_as_they_would_al
     medium = small_config(hopper_hdf5, tmp_path / "medium")
     random_data = str(shipped_dataset("hopper-random-v2"))  # 100k rows beside the test's few
     other = replace(medium, task="hopper-random-v2", dataset=random_data, out=str(tmp_path / "r"))
-    results = run_group([RunSpec(medium), RunSpec(other)], progress=False)
-    assert [r["task"] for r in results] == ["hopper-medium-v2", "hopper-random-v2"]
-    run_training(replace(other, out=str(tmp_path / "alone")), progress=False)
-    rows = {
-        name: without_timing(read_metrics_csv(tmp_path / name / "metrics.csv"))
-        for name in ("medium", "r", "alone")
-    }
-    assert_close_rows(
-        rows["medium"], without_timing(read_metrics_csv(finished_run / "metrics.csv"))
-    )
-    assert_close_rows(rows["r"], rows["alone"])
+    train_together_and_alone(finished_run, medium, other, tmp_path)
+    result = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert result["task"] == "hopper-random-v2" and result["runs_in_program"] == 2

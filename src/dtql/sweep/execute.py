@@ -133,7 +133,7 @@ def _run_processes(
     count = workers or len(cores)
     # More workers than cores asked for: no pinning, the OS shares the cores out.
     slots: list[int | None] = list(cores[:count]) if count <= len(cores) else [None] * count
-    pending = list(enumerate(groups))
+    pending = list(groups)
     running: dict[int, tuple[subprocess.Popen, list[PlannedRun], Path]] = {}
     stopping: list[int] = []
     previous = {s: signal.signal(s, lambda n, f: stopping.append(n)) for s in (2, 15)}
@@ -145,9 +145,8 @@ def _run_processes(
                     proc.send_signal(stopping[0])  # each run checkpoints at its chunk's end
             free = [i for i in range(len(slots)) if i not in running]
             while pending and free and not stopping:
-                index, group = pending.pop(0)
-                slot = free.pop(0)
-                running[slot] = _start_worker(index, group, log_dir, slots[slot])
+                group, slot = pending.pop(0), free.pop(0)
+                running[slot] = _start_worker(group, log_dir, slots[slot])
             for slot, (proc, group, log) in list(running.items()):
                 if proc.poll() is not None:
                     del running[slot]
@@ -159,10 +158,11 @@ def _run_processes(
 
 
 def _start_worker(
-    index: int, group: list[PlannedRun], log_dir: Path, core: int | None
+    group: list[PlannedRun], log_dir: Path, core: int | None
 ) -> tuple[subprocess.Popen, list[PlannedRun], Path]:
+    # Named after the run's folder (task, algo and variant, seed): a rerun overwrites its log.
     first = group[0]
-    name = f"{index:04d}-{first.cfg.task}-{first.cfg.learner.algo}-seed{first.cfg.seed}"
+    name = f"{first.cfg.task}-{first.run_dir.parent.name}-seed{first.cfg.seed}"
     spec_path, log_path = log_dir / f"{name}.json", log_dir / f"{name}.log"
     write_json_atomic(spec_path, {**group_spec(group, stacked=False), "cpu_core": core})
     with open(log_path, "w") as log:

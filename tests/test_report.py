@@ -63,6 +63,7 @@ def test_report_table_averages_paper_numbers_and_problem_runs(runs, tmp_path):
     assert "| hopper-random-v2 | 5.0 (n=1, 1 unfinished) |  |" in text
     # Domain average: the mean of the task means, only for an algorithm with every task.
     assert "| **locomotion average** (2 tasks) | 18.8 | — |" in text
+    assert "| hopper-medium-v2 | dtql | 3 | finished | 100.0 | 1k: 50.0, 2k: 100.0 |" in text
     assert "| hopper-medium-v2 | 52.9 | 66.3 | 99.6 ± 0.87 |" in text  # the paper's, labelled
     assert "- failed: " in text and "critic/q_loss = nan in the chunk" in text
     assert "unfinished (running, or stopped: rerun the sweep)" in text

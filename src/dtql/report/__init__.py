@@ -18,6 +18,7 @@ from dtql.report.tables import (
     paper_table,
     problem_runs,
     protocol_table,
+    runs_table,
     score_table,
 )
 
@@ -74,6 +75,7 @@ def write_report(root: Path, out: Path, figure_dir: Path, preamble: str = "") ->
     ]
     lines += ["", "## Learning curves", ""]
     lines += [f"![{path.stem}]({link}{path.name})" for path in curves]
+    lines += ["", "## Every run", "", *runs_table(records)]
     text = "\n".join(lines) + "\n"
     write_bytes_atomic(out, text.encode())
     return text

@@ -85,7 +85,8 @@ def score_table(records: list[RunRecord]) -> list[str]:
         rows.append(row)
     for family in sorted({_family(t) for t in tasks}):
         family_tasks = [t for t in tasks if _family(t) == family]
-        row = [f"**{family} average** ({len(family_tasks)} tasks)"]
+        count = f"{len(family_tasks)} task{'s' if len(family_tasks) != 1 else ''}"
+        row = [f"**{family} average** ({count})"]
         for algo in algos:
             means = [final_scores(cells.get((t, algo), [])) for t in family_tasks]
             complete = all(means)
@@ -99,9 +100,7 @@ def protocol_table(records: list[RunRecord]) -> list[str]:
     rows = []
     for (task, algo), runs in sorted(by_cell(records).items()):
         first = runs[0]
-        devices = sorted(
-            {r.device + (f" ({r.threads} threads)" if r.threads else "") for r in runs if r.device}
-        )
+        devices = sorted({_device(r) for r in runs if r.device})
         rows.append(
             [
                 task,
@@ -115,6 +114,22 @@ def protocol_table(records: list[RunRecord]) -> list[str]:
         )
     header = ["task", "algo", "steps", "episodes per run", "act mode", "seeds", "device"]
     return _table(header, rows)
+
+
+def _device(record: RunRecord) -> str:
+    if not record.threads:
+        return record.device
+    return f"{record.device} ({record.threads} thread{'s' if record.threads != 1 else ''})"
+
+
+def runs_table(records: list[RunRecord]) -> list[str]:
+    """Every run: its end and its score at each evaluation, so no mean hides a seed."""
+    rows = []
+    for r in records:
+        curve = ", ".join(f"{step // 1000}k: {score:.1f}" for step, score in r.curve)
+        final = f"{r.score:.1f}" if r.score is not None else "—"
+        rows.append([r.task, r.label, str(r.seed), r.status, final, curve or "—"])
+    return _table(["task", "algo", "seed", "status", "final", "evaluations"], rows)
 
 
 def paper_table(records: list[RunRecord]) -> list[str]:

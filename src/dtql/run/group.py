@@ -49,9 +49,13 @@ def source_key(cfg: RunConfig) -> tuple[str, str, str]:
     return (cfg.task, cfg.dataset, cfg.reward_transform)
 
 
-def group_data(cfgs: list[RunConfig]) -> tuple[Spaces, dict[tuple, Transitions], Any]:
-    """The group's spaces (checked equal), each distinct dataset's transitions, and the device
-    data: the one dataset, or all of them padded to one length and stacked ([M, N, ...])."""
+def group_data(
+    cfgs: list[RunConfig],
+) -> tuple[Spaces, dict[tuple, Transitions], Any, tuple[Any, Any]]:
+    """The group's spaces (checked equal), each distinct dataset's transitions, the device data
+    and what each run samples from it: one dataset for all (``(None, None)``), or all of them
+    padded to one length and stacked ([M, N, ...]), run k drawing from dataset ``source[k]``'s
+    first ``size[k]`` rows (``(source, size)``, [K] each)."""
     spaces_of = {}
     for cfg in cfgs:
         if cfg.task not in spaces_of:
@@ -68,10 +72,13 @@ def group_data(cfgs: list[RunConfig]) -> tuple[Spaces, dict[tuple, Transitions],
             sources[source_key(cfg)] = transitions
             device.append(to_device(transitions, cfg.reward_transform))
     if len(device) == 1:
-        return spaces, sources, device[0]
+        return spaces, sources, device[0], (None, None)
     longest = max(d.rewards.shape[0] for d in device)
     padded = [
         jax.tree.map(lambda x: jnp.pad(x, [(0, longest - x.shape[0])] + [(0, 0)] * (x.ndim - 1)), d)
         for d in device
     ]
-    return spaces, sources, stack_states(padded)
+    index = {key: i for i, key in enumerate(sources)}
+    source = jnp.asarray([index[source_key(cfg)] for cfg in cfgs])
+    size = jnp.asarray([sources[source_key(cfg)].num_transitions for cfg in cfgs])
+    return spaces, sources, stack_states(padded), (source, size)

@@ -120,9 +120,9 @@ def _checked_runs(specs: list[RunSpec]) -> tuple[list[tuple[Path, RunConfig]], l
         cfgs.append(dataclasses.replace(cfg, dataset=resolve_dataset(cfg)))
         if group_key(cfgs[-1]) != group_key(cfgs[0]):
             raise RunError(
-                f"{run_dir}: its config differs from {opened[0][0]}'s in more than seed, out and "
-                f"the hyperparameters {', '.join(STACKED_HYPERPARAMETERS)}; runs of one group "
-                "must share everything else"
+                f"{run_dir}: its config differs from {opened[0][0]}'s in more than seed, out, "
+                f"a dataset of the same env and {', '.join(STACKED_HYPERPARAMETERS)}; runs of "
+                "one group must share everything else"
             )
     return opened, cfgs
 
@@ -134,8 +134,8 @@ def run_group(
     stop_at: int | None = None,
     stacked: bool = True,
 ) -> list[dict]:
-    """Train runs that differ only in seed, folder and ``STACKED_HYPERPARAMETERS`` together;
-    returns each run's result.
+    """Train runs that differ only in seed, folder, dataset (of one env) and
+    ``STACKED_HYPERPARAMETERS`` together (``group_key``); returns each run's result.
 
     ``stacked``: one vmapped program for all runs (on CPU a single run, unstacked, is also what
     ``run_training`` uses). A run that diverges is marked failed and dropped from the program;
@@ -148,7 +148,7 @@ def run_group(
     first = cfgs[0]
     learner = first.learner  # all that the jitted update sees
     algo = get_algorithm(learner.algo)
-    spaces, sources, data = group_data(cfgs)
+    spaces, sources, data, per_run_data = group_data(cfgs)
     threads = len(os.sched_getaffinity(0))  # what taskset allows, not the machine's count
     dims = (spaces.obs_dim, spaces.act_dim, spaces.max_action)
 
@@ -171,13 +171,6 @@ def run_group(
     stacked = stacked and len(specs) > 1
     state = stack_states(states) if stacked else states[0]
     hyperparameters = stacked_hyperparameters(cfgs)
-    # One dataset for all runs, or several of the same dims: run k samples dataset sources[k].
-    source_index = {key: i for i, key in enumerate(sources)}
-    run_source = [source_index[source_key(cfg)] for cfg in cfgs]
-    sizes = [sources[source_key(cfg)].num_transitions for cfg in cfgs]
-    per_run_data = (
-        (jnp.asarray(run_source), jnp.asarray(sizes)) if len(sources) > 1 else (None, None)
-    )
 
     with ExitStack() as stack:
         members = []
@@ -204,7 +197,7 @@ def run_group(
                 "device": jax.devices()[0].platform,  # where the steps ran, for any speed quoted
                 "matmul_precision": cfg.matmul_precision,  # float32 or TF32 matmuls on a GPU
                 "cpu_threads_usable": threads,
-                "runs_in_program": len(specs),  # >1: trained stacked with other seeds
+                "runs_in_program": len(specs),  # >1: trained stacked with other runs
             }
             train_key = jax.random.split(jax.random.key(cfg.seed))[1]
             summary = {"act_mode": cfg.act_mode}

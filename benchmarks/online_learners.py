@@ -17,35 +17,29 @@ extra: pip install -e ".[sbx]".
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
 import sys
 import time
 
-SAC_SETTINGS = {
-    "learning_rate": 3e-4,
-    "batch_size": 256,
-    "gamma": 0.99,
-    "tau": 0.005,
-    "train_freq": 1,
-    "gradient_steps": 1,
-    "ent_coef": "auto",
-    "policy_kwargs": {"net_arch": [256, 256]},
-}
+from dtql.collect.sac import SAC_KWARGS
 
 
 def make_model(learner: str, env, seed: int, learning_starts: int):
+    # `dtql collect`'s settings; SB3 writes into policy_kwargs, so each model gets a copy.
+    settings = copy.deepcopy(SAC_KWARGS)
     if learner == "sb3-sac":
         import torch
         from stable_baselines3 import SAC
 
         torch.set_num_threads(1)
-        return SAC("MlpPolicy", env, seed=seed, learning_starts=learning_starts, **SAC_SETTINGS)
+        return SAC("MlpPolicy", env, seed=seed, learning_starts=learning_starts, **settings)
     if learner == "sbx-sac":
         from sbx import SAC
 
-        return SAC("MlpPolicy", env, seed=seed, learning_starts=learning_starts, **SAC_SETTINGS)
+        return SAC("MlpPolicy", env, seed=seed, learning_starts=learning_starts, **settings)
     if learner == "sbx-crossq":
         from sbx import CrossQ
 

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from dtql.algos import get_algorithm
-from dtql.algos.common import Batch, run_steps, run_steps_jit
+from dtql.algos.common import Batch, build_networks, run_steps, run_steps_jit
+from dtql.algos.policies import (
+    acting_params,
+    actions_from_noise,
+    sample_candidates,
+    select_by_q,
+)
 from dtql.config import LearnerConfig, replace
+from dtql.run.setup import RunError, check_act_mode
 
 OBS_DIM, ACT_DIM, N = 4, 2, 128
 
@@ -83,11 +90,13 @@ def test_steps_give_finite_metrics_and_move_the_right_parameters(name, changes):
         bc_moved = leaves_changed(main.diffusion.params, post.diffusion.params)
         assert bc_moved == cfg.agent.kl_train_bc
         assert leaves_changed(main.fake.params, post.fake.params)
-    actions = algo.act_mean(post, data.observations[:5], cfg)
+    acting = acting_params(post)
+    actions = algo.act_mean(acting, data.observations[:5], cfg)
     assert actions.shape == (5, ACT_DIM) and float(jnp.abs(actions).max()) <= 1.0
-    if algo.act_candidates is not None:
-        chosen = algo.act_candidates(post, data.observations[:5], jax.random.key(3), cfg)
-        assert chosen.shape == (5, ACT_DIM) and float(jnp.abs(chosen).max()) <= 1.0
+    for act in (algo.act_candidates, algo.act_diffusion):
+        if act is not None:
+            chosen = act(acting, data.observations[:5], jax.random.key(3), cfg)
+            assert chosen.shape == (5, ACT_DIM) and float(jnp.abs(chosen).max()) <= 1.0
 
 
 def test_kl_main_phase_starts_from_the_bc_weights():
@@ -224,8 +233,41 @@ def test_deterministic_bc_fits_the_dataset_actions_by_mean_squared_error():
     state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
     _, first = run_steps_jit(algo.train_step, state, data, jax.random.key(1), cfg, 1)
     state, _ = run_steps_jit(algo.train_step, state, data, jax.random.key(1), cfg, 300)
-    predicted = algo.act_mean(state, data.observations, cfg)
+    predicted = algo.act_mean(acting_params(state), data.observations, cfg)
     mse = float(jnp.mean((predicted - data.actions) ** 2))
     # The logged loss is the MSE of the acting policy, and training lowers it.
     assert float(first["policy/loss"]) > mse
     assert mse < 0.5 * float(jnp.mean(data.actions**2))
+
+
+@pytest.mark.parametrize("policy", ["gaussian", "implicit"])
+def test_candidates_share_their_state_and_are_scored_like_tiled_ones(policy):
+    # N candidates per state are drawn with the state's work done once (broadcast), and
+    # scored by min target Q; the result is what tiling the state N times gives.
+    cfg = tiny_config("dtql", **{"agent.policy": policy, "agent.num_candidates": 8})
+    state = get_algorithm("dtql").init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    nets, agent = build_networks(cfg.agent, ACT_DIM), cfg.agent
+    obs = tiny_data().observations[:3]
+    key = jax.random.key(5)
+    candidates = sample_candidates(nets, state.policy.params, obs, key, agent, 1.0)
+    noise = jax.random.normal(key, (3, 8, ACT_DIM))
+    tiled_obs = jnp.repeat(obs, 8, axis=0)
+    tiled, _ = actions_from_noise(
+        nets, state.policy.params, tiled_obs, noise.reshape(24, -1), agent, 1.0
+    )
+    np.testing.assert_allclose(
+        candidates, jnp.clip(tiled, -1, 1).reshape(3, 8, -1), rtol=1e-5, atol=1e-6
+    )
+    q_params = state.critics.target_q_params
+    q = jnp.min(nets.q.apply(q_params, tiled_obs, candidates.reshape(24, -1)), axis=0)
+    best = jnp.take_along_axis(candidates, jnp.argmax(q.reshape(3, 8), -1)[:, None, None], 1)
+    chosen = select_by_q(nets, q_params, obs, candidates, key=None)
+    np.testing.assert_allclose(chosen, best[:, 0])
+
+
+def test_diffusion_acting_needs_a_behaviour_model_and_critics():
+    assert get_algorithm("dtql").act_diffusion is not None
+    assert get_algorithm("kl").act_diffusion is not None
+    for name in ("iql", "bc"):
+        with pytest.raises(RunError, match="act_mode=diffusion needs a behaviour diffusion"):
+            check_act_mode(get_algorithm(name), "diffusion")

@@ -10,8 +10,10 @@ from dtql.edm import (
     denoising_error,
     loss_weight,
     precondition,
+    sample_actions_edm,
     sample_noise,
     sample_sigma,
+    sampling_sigmas,
     weighted_denoising_loss,
 )
 
@@ -120,3 +122,33 @@ def test_the_loss_is_the_denoising_error_at_one_noise_draw():
     np.testing.assert_array_equal(
         weighted_denoising_loss(network, actions, states, key, cfg, 1.0), expected
     )
+
+
+def test_sampling_sigmas_run_from_sigma_max_to_sigma_min_then_zero():
+    cfg = EDMConfig()
+    sigmas = np.asarray(sampling_sigmas(5, cfg))
+    assert sigmas.shape == (6,) and sigmas[-1] == 0.0
+    np.testing.assert_allclose(sigmas[[0, 4]], [cfg.sigma_max, cfg.sigma_min], rtol=1e-5)
+    assert np.all(np.diff(sigmas) < 0)
+
+
+def test_edm_sampler_draws_from_the_distribution_of_an_exact_denoiser():
+    # Data a ~ N(mu, s^2): the ideal denoiser is D(x, sigma) = (s^2 x + sigma^2 mu) / (s^2 +
+    # sigma^2). Written as the raw network F that edm.denoise wraps, the sampler must return
+    # samples of N(mu, s^2), with 2 steps - 1 calls of the network.
+    cfg, mu, s = EDMConfig(), 0.3, 0.2
+    calls = []
+
+    def raw_network(scaled, c_noise, states):
+        calls.append(1)
+        sigma = jnp.exp(4.0 * c_noise)
+        c_skip, c_out, c_in, _ = precondition(sigma, cfg.sigma_data)
+        x = scaled / c_in
+        ideal = (s**2 * x + sigma**2 * mu) / (s**2 + sigma**2)
+        return (ideal - c_skip * x) / c_out
+
+    noise = jax.random.normal(jax.random.key(0), (1, 4000, 1))
+    samples = sample_actions_edm(raw_network, jnp.zeros((1, 1, 2)), noise, 18, cfg, 10.0)
+    assert len(calls) == 2 * 18 - 1
+    assert abs(float(samples.mean()) - mu) < 0.02
+    assert abs(float(samples.std()) - s) < 0.02

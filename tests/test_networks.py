@@ -6,6 +6,7 @@ import numpy as np
 
 from dtql.algos.common import build_networks
 from dtql.config import AgentConfig
+from dtql.networks import mish
 
 
 def _count(params) -> int:
@@ -84,3 +85,38 @@ def test_iql_actor_has_a_tanh_mean_and_one_learned_log_std():
     assert float(jnp.abs(mean).max()) <= 1.0 and mean.shape == log_std.shape == (5, 3)
     assert params["params"]["log_std"].shape == (3,)  # state-independent
     assert np.all(log_std == log_std[0])
+
+
+def test_mish_matches_its_definition_to_float32_rounding_with_finite_gradients():
+    x = jnp.linspace(-100.0, 100.0, 20_001)
+    reference = x * jnp.tanh(jax.nn.softplus(x))
+    assert float(jnp.max(jnp.abs(mish(x) - reference) / (jnp.abs(reference) + 1e-30))) < 1e-6
+    grads = jax.vmap(jax.grad(mish))(x)
+    reference_grads = jax.vmap(jax.grad(lambda v: v * jnp.tanh(jax.nn.softplus(v))))(x)
+    assert bool(jnp.isfinite(grads).all())
+    np.testing.assert_allclose(grads, reference_grads, atol=2e-5)
+
+
+def test_broadcast_state_gives_the_tiled_computation_and_the_same_parameters():
+    # One state [1, 1, S] beside N actions [1, N, A]: ConcatDense multiplies the state once;
+    # the result is the tiled input's, and the parameter tree is nn.Dense's (checkpoints fit).
+    states = jax.random.normal(jax.random.key(1), (2, 1, 11))
+    actions = jax.random.normal(jax.random.key(2), (2, 7, 3))
+    tiled = jnp.broadcast_to(states, (2, 7, 11))
+    q_params = NETS.q.init(jax.random.key(0), OBS, ACT)
+    np.testing.assert_allclose(
+        NETS.q.apply(q_params, states, actions),
+        NETS.q.apply(q_params, tiled, actions),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    d_params = NETS.diffusion.init(jax.random.key(0), ACT, ACT[:, :1], OBS)
+    sigma = jnp.full((1, 1, 1), 0.7)
+    np.testing.assert_allclose(
+        NETS.diffusion.apply(d_params, actions, sigma, states),
+        NETS.diffusion.apply(d_params, actions, jnp.broadcast_to(sigma, (2, 7, 1)), tiled),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    first = d_params["params"]["MLP_0"]["Dense_0"]
+    assert first["kernel"].shape == (3 + 11 + 16, 256) and first["bias"].shape == (256,)

@@ -1,4 +1,5 @@
-"""The `dtql` command: a thin dispatcher over train | eval | presets | data | toy | collect.
+"""The `dtql` command: a thin dispatcher over train | eval | sweep | report | presets | data |
+toy | collect | bench | export.
 
 Config resolution for `dtql train`: ``presets.run_config`` (dataclass defaults, the task's Table 4
 preset, the algorithm's defaults), then the command-line flags. This is the only module that
@@ -18,7 +19,7 @@ import tyro
 
 from dtql.config import Algo, LearnerConfig, RunConfig, to_dict
 
-USAGE = """usage: dtql {train,eval,sweep,report,presets,data,toy,collect} ...
+USAGE = """usage: dtql {train,eval,sweep,report,presets,data,toy,collect,bench,export} ...
 
   train     train DTQL (or --algo kl|iql|bc) on an offline dataset and evaluate it
             [--seeds 0-4: one run per seed, in one program where that is faster]
@@ -29,6 +30,8 @@ USAGE = """usage: dtql {train,eval,sweep,report,presets,data,toy,collect} ...
   data      `dtql data info PATH_OR_ID [--json]`: what a dataset holds
   toy       the 2D bandit experiments (Figures 1, 2, 3, 6)
   collect   make D4RL-style datasets with an online SAC agent (needs dtql[collect])
+  bench     how fast training and acting are on this machine, and the speed targets
+  export    `dtql export RUN_DIR --out policy.onnx`: the one-step policy as ONNX
 
 `dtql COMMAND --help` describes each command's flags."""
 
@@ -132,8 +135,9 @@ class EvalArgs:
     """A run folder written by `dtql train`."""
     episodes: int | None = None
     """Episodes to run (default: the run's eval_episodes)."""
-    act_mode: Literal["mean", "candidates"] | None = None
-    """How to act (default: the run's act_mode)."""
+    act_mode: Literal["mean", "candidates", "diffusion"] | None = None
+    """How to act (default: the run's act_mode); diffusion: iterative sampling from the behaviour
+    diffusion model, IDQL's way, to compare with the one-step policy."""
     json: bool = False
     """Print one JSON object instead of a line of text."""
 
@@ -225,6 +229,18 @@ def cmd_collect(argv: list[str]) -> int:
     return run_collect(tyro.cli(CollectArgs, args=argv, prog="dtql collect"))
 
 
+def cmd_bench(argv: list[str]) -> int:
+    from dtql.bench.command import BenchArgs, bench_command
+
+    return bench_command(tyro.cli(BenchArgs, args=argv, prog="dtql bench"))
+
+
+def cmd_export(argv: list[str]) -> int:
+    from dtql.export import ExportArgs, export_command
+
+    return export_command(tyro.cli(ExportArgs, args=argv, prog="dtql export"))
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": cmd_train,
     "eval": cmd_eval,
@@ -234,6 +250,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "data": cmd_data,
     "toy": cmd_toy,
     "collect": cmd_collect,
+    "bench": cmd_bench,
+    "export": cmd_export,
 }
 
 

@@ -28,7 +28,7 @@ ImplicitGenerator = Literal["raw", "preconditioned"]
 MatmulPrecision = Literal["highest", "default"]
 ValueTarget = Literal["target_q", "online_q"]
 RewardTransform = Literal["none", "minus_one", "scale_by_return_range"]
-ActMode = Literal["mean", "candidates"]
+ActMode = Literal["mean", "candidates", "diffusion"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,12 @@ class AgentConfig:
     freezes it after pretraining, as Algorithm 2 reads."""
     num_candidates: int = 1024
     """Acting by candidate selection: actions drawn from the policy and scored by min target Q."""
+    diffusion_candidates: int = 64
+    """Acting by diffusion sampling (act_mode diffusion, IDQL's way): actions sampled from the
+    behaviour diffusion model per state, the best by min target Q (IDQL uses 32 to 128)."""
+    diffusion_sampling_steps: int = 5
+    """EDM sampler steps of act_mode diffusion (Heun: 2 steps - 1 denoiser calls); the paper's
+    inference comparison is against IDQL's and DQL's 5-step denoising."""
     awr_temperature: float = 3.0
     """IQL baseline: inverse temperature beta of advantage-weighted regression."""
     awr_max_weight: float = 100.0
@@ -154,7 +160,8 @@ class RunConfig:
     """Evaluate every this many steps of the whole run; 0 evaluates only at the end."""
     eval_episodes: int = 10
     act_mode: ActMode = "mean"
-    """Evaluation: the policy's deterministic action, or the released code's candidate selection."""
+    """Evaluation: the policy's deterministic action, the released code's candidate selection,
+    or (for comparison) iterative sampling from the behaviour diffusion model, IDQL's way."""
     num_eval_envs: int = 10
     """Parallel envs of the vector env used for evaluation."""
     log_every: int = 1000

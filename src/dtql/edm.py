@@ -118,3 +118,51 @@ def weighted_denoising_loss(
     """``denoising_error`` at a fresh noise draw: one sigma and one eps per sample. Returns [B]."""
     sigma, eps = sample_noise(key, actions.shape, cfg)
     return denoising_error(raw_network, actions, states, sigma, eps, cfg, max_action)
+
+
+# --- sampling: iterative denoising from the behaviour model (acting the IDQL way) --------------
+
+
+def sampling_sigmas(steps: int, cfg: EDMConfig, rho: float = 7.0) -> jax.Array:
+    """EDM's time steps: ``steps`` noise levels from sigma_max down to sigma_min, spaced
+    uniformly in sigma^(1/rho) (Karras et al. 2022, Eq. 5), then a final 0. Returns [steps + 1]."""
+    i = jnp.arange(steps)
+    ramp = i / max(steps - 1, 1)
+    lo, hi = cfg.sigma_min ** (1 / rho), cfg.sigma_max ** (1 / rho)
+    sigmas = (hi + ramp * (lo - hi)) ** rho
+    return jnp.concatenate([sigmas, jnp.zeros(1)])
+
+
+def sample_actions_edm(
+    raw_network: RawNetwork,
+    states: jax.Array,
+    noise: jax.Array,
+    steps: int,
+    cfg: EDMConfig,
+    max_action: float,
+) -> jax.Array:
+    """Actions drawn from the diffusion model by EDM's deterministic sampler (Karras et al.
+    2022, Algorithm 1: Heun's second-order steps, Euler on the last one): ``2 steps - 1``
+    evaluations of the denoiser. ``noise`` ~ N(0, I) of the actions' shape [..., A] (scaled by
+    sigma_max here); ``states`` broadcast against it ([n, 1, S] for N candidates per state).
+    Denoised estimates are bounded as in the losses (``bound_denoised``); the result is clipped
+    to the action bounds.
+    """
+    sigmas = sampling_sigmas(steps, cfg)
+
+    def derivative(a: jax.Array, sigma: jax.Array) -> jax.Array:
+        # One sigma for every action: its time embedding is computed once and broadcast.
+        sigma_b = jnp.reshape(sigma, (1,) * a.ndim)
+        denoised = denoise(raw_network, a, sigma_b, states, cfg.sigma_data)
+        return (a - bound_denoised(denoised, cfg, max_action)) / sigma
+
+    a = noise * sigmas[0]
+    for i in range(steps):  # static: a handful of steps, each with its own fixed sigma
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        slope = derivative(a, sigma)
+        euler = a + (sigma_next - sigma) * slope
+        if i == steps - 1:  # the last step lands on sigma = 0: Euler
+            a = euler
+        else:  # Heun's second-order correction
+            a = a + (sigma_next - sigma) * 0.5 * (slope + derivative(euler, sigma_next))
+    return jnp.clip(a, -max_action, max_action)

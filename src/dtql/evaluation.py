@@ -22,6 +22,9 @@ import numpy as np
 from dtql.envs.make import make_env
 from dtql.envs.registry import TaskSpec, normalized_score
 
+# A policy as evaluation sees it: float32 observations [n, obs_dim] -> actions [n, act_dim].
+ActFn = Callable[[np.ndarray], np.ndarray]
+
 
 @dataclass(frozen=True)
 class EvalResult:
@@ -103,7 +106,7 @@ def _split(episodes: int, num_envs: int) -> np.ndarray:
 
 def evaluate(
     task: TaskSpec,
-    act_fn: Callable[[np.ndarray], np.ndarray],
+    act_fn: ActFn,
     *,
     episodes: int,
     seed: int,
@@ -131,7 +134,7 @@ def evaluate(
 
 def evaluate_many(
     task: TaskSpec,
-    act_fn: Callable[[np.ndarray], np.ndarray],
+    act_fn: ActFn,
     *,
     episodes: int,
     seeds: list[int],

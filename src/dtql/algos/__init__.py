@@ -6,7 +6,8 @@ per algorithm: ``dtql`` (Algorithm 1), ``kl`` (Algorithm 2), ``iql`` and ``bc``.
 config, networks, losses and edm; never data, envs, runs, evaluation or the CLI.
 
 ``Algorithm`` bundles what the training loop needs: build a state, one pretraining step, one
-main-phase step, the switch between the phases, and the two ways of acting.
+main-phase step, the switch between the phases, and the ways of acting (each reading the
+state's ``ActingParams``; None where the algorithm lacks what that way needs).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 
 from dtql.algos import bc, dtql, iql, kl
 from dtql.algos.common import StepFn
-from dtql.algos.policies import act_candidates, act_mean
+from dtql.algos.policies import act_candidates, act_diffusion, act_mean
 from dtql.config import LearnerConfig
 
 
@@ -30,8 +31,9 @@ class Algorithm(NamedTuple):
     pretrain_step: StepFn
     train_step: StepFn
     start_main_phase: Callable[[Any, LearnerConfig], Any]
-    act_mean: Callable[..., Any]  # (state, observations, cfg) -> actions
-    act_candidates: Callable[..., Any] | None  # (state, observations, key, cfg); None: no critic
+    act_mean: Callable[..., Any]  # (acting params, observations, cfg) -> actions
+    act_candidates: Callable[..., Any] | None  # (acting, observations, key, cfg); None: no critic
+    act_diffusion: Callable[..., Any] | None  # (acting, obs, key, cfg); None: no diffusion model
     policies: tuple[str, ...]  # the agent.policy kinds its update can train
 
 
@@ -44,6 +46,7 @@ ALGORITHMS: dict[str, Algorithm] = {
         _unchanged,
         act_mean,
         act_candidates,
+        act_diffusion,
         ("gaussian", "implicit"),
     ),
     "kl": Algorithm(
@@ -54,6 +57,7 @@ ALGORITHMS: dict[str, Algorithm] = {
         kl.start_main_phase,
         act_mean,
         act_candidates,
+        act_diffusion,
         ("implicit",),
     ),
     "iql": Algorithm(
@@ -64,6 +68,7 @@ ALGORITHMS: dict[str, Algorithm] = {
         _unchanged,
         act_mean,
         act_candidates,
+        None,
         ("iql_gaussian", "gaussian"),
     ),
     "bc": Algorithm(
@@ -73,6 +78,7 @@ ALGORITHMS: dict[str, Algorithm] = {
         bc.train_step,
         _unchanged,
         act_mean,
+        None,
         None,
         ("deterministic", "gaussian", "iql_gaussian"),
     ),

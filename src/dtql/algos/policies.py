@@ -10,8 +10,15 @@
 
 All expose ``init_policy_params``, ``sample_actions`` (stochastic, differentiable in the
 parameters), ``deterministic_actions`` (the mean action used at evaluation) and, for the
-Gaussians, ``policy_nll`` (the likelihood the BC, IQL and entropy terms fit). Acting:
-``act_mean`` and ``act_candidates``.
+Gaussians, ``policy_nll`` (the likelihood the BC, IQL and entropy terms fit).
+
+Acting reads ``ActingParams`` (the policy, target critics and diffusion model parameters, not
+the optimiser states) in three ways: ``act_mean`` (the one-step policy's deterministic action,
+what DTQL deploys), ``act_candidates`` (the released code's: N one-step samples scored by min
+target Q) and ``act_diffusion`` (the IDQL way, for comparison: N samples from the behaviour
+diffusion model by K steps of EDM's sampler, the best by min target Q). Candidates share their
+state's work: a Gaussian head runs once per state, and first layers see the state as a
+broadcast part (``networks.ConcatDense``), so nothing is tiled N times.
 """
 
 from __future__ import annotations
@@ -20,12 +27,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from dtql.algos.common import Networks, build_networks, make_optimizer
 from dtql.algos.critics import min_q
 from dtql.algos.diffusion import bind_raw_network
 from dtql.config import AgentConfig, LearnerConfig
-from dtql.edm import denoise
+from dtql.edm import denoise, sample_actions_edm
 from dtql.losses import SamplePolicy, action_space_nll, dataset_nll
 
 
@@ -43,23 +51,38 @@ def init_policy_params(
     return nets.diffusion.init(key, act, act[:, :1], obs)
 
 
-def tanh_gaussian_sample(
-    mean: jax.Array, log_std: jax.Array, key: jax.Array, max_action: float
-) -> jax.Array:
-    """a = tanh(mean + std eps) * max_action, reparameterised."""
-    eps = jax.random.normal(key, mean.shape)
-    return jnp.tanh(mean + jnp.exp(log_std) * eps) * max_action
-
-
 def _implicit_actions(
     nets: Networks, params: Any, states: jax.Array, z: jax.Array, cfg: AgentConfig
 ) -> jax.Array:
     scale = cfg.implicit_noise_scale
-    time = jnp.full((states.shape[0], 1), scale)
+    time = jnp.full(states.shape[:-1] + (1,), scale)
     raw = bind_raw_network(nets, params)
     if cfg.implicit_generator == "raw":  # released: F itself, the scale as its time input
         return raw(scale * z, time, states)
     return denoise(raw, scale * z, time, states, cfg.edm.sigma_data)
+
+
+def actions_from_noise(
+    nets: Networks,
+    params: Any,
+    states: jax.Array,
+    noise: jax.Array,
+    cfg: AgentConfig,
+    max_action: float,
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
+    """The policy's actions for standard normal ``noise`` [..., A] and, for the Gaussians, the
+    head's (mean, log_std). ``states`` [..., S] may broadcast against the noise: [n, 1, S]
+    with [n, N, A] gives N actions per state, the state's share computed once."""
+    if cfg.policy == "gaussian":
+        mean, log_std = nets.policy.apply(params, states)
+        return jnp.tanh(mean + jnp.exp(log_std) * noise) * max_action, (mean, log_std)
+    if cfg.policy == "iql_gaussian":
+        mean, log_std = nets.policy.apply(params, states)
+        return (mean + jnp.exp(log_std) * noise) * max_action, (mean, log_std)
+    if cfg.policy == "deterministic":
+        actions = nets.policy.apply(params, states) * max_action
+        return jnp.broadcast_to(actions, jnp.broadcast_shapes(actions.shape, noise.shape)), None
+    return _implicit_actions(nets, params, states, noise, cfg), None
 
 
 def sample_actions(
@@ -70,18 +93,10 @@ def sample_actions(
     cfg: AgentConfig,
     max_action: float,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
-    """Stochastic actions [B, A] and, for the Gaussians, the head's (mean, log_std)."""
-    if cfg.policy == "gaussian":
-        mean, log_std = nets.policy.apply(params, states)
-        return tanh_gaussian_sample(mean, log_std, key, max_action), (mean, log_std)
-    if cfg.policy == "iql_gaussian":
-        mean, log_std = nets.policy.apply(params, states)
-        eps = jax.random.normal(key, mean.shape)
-        return (mean + jnp.exp(log_std) * eps) * max_action, (mean, log_std)
-    if cfg.policy == "deterministic":
-        return nets.policy.apply(params, states) * max_action, None
-    z = jax.random.normal(key, (states.shape[0], nets.diffusion.act_dim))
-    return _implicit_actions(nets, params, states, z, cfg), None
+    """Stochastic actions [B, A] (reparameterised) and, for the Gaussians, the head's
+    (mean, log_std)."""
+    noise = jax.random.normal(key, (states.shape[0], nets.diffusion.act_dim))
+    return actions_from_noise(nets, params, states, noise, cfg, max_action)
 
 
 def policy_sampler(nets: Networks, cfg: AgentConfig, max_action: float) -> SamplePolicy:
@@ -133,10 +148,9 @@ def sample_candidates(
     max_action: float,
 ) -> jax.Array:
     """``cfg.num_candidates`` stochastic actions per state: [n, N, A], within the bounds."""
-    n, num = states.shape[0], cfg.num_candidates
-    tiled = jnp.repeat(states, num, axis=0)
-    actions, _ = sample_actions(nets, params, tiled, key, cfg, max_action)
-    return jnp.clip(actions, -max_action, max_action).reshape(n, num, -1)
+    noise = jax.random.normal(key, (states.shape[0], cfg.num_candidates, nets.diffusion.act_dim))
+    actions, _ = actions_from_noise(nets, params, states[:, None], noise, cfg, max_action)
+    return jnp.clip(actions, -max_action, max_action)
 
 
 def select_by_q(
@@ -144,37 +158,84 @@ def select_by_q(
     target_q_params: Any,
     states: jax.Array,
     candidates: jax.Array,
-    key: jax.Array,
+    key: jax.Array | None,
 ) -> jax.Array:
-    """The released code's acting: score N candidates [n, N, A] by min target Q, softmax, draw.
-
-    ``states`` [n, S]; returns [n, A].
-    """
-    n, num, _ = candidates.shape
-    tiled = jnp.repeat(states[:, None, :], num, axis=1)
-    q = min_q(nets, target_q_params, tiled.reshape(n * num, -1), candidates.reshape(n * num, -1))
-    choice = jax.random.categorical(key, q.reshape(n, num), axis=-1)
+    """Score N candidates [n, N, A] of states [n, S] by min target Q (both critics in one
+    batched call, the state's share of their first layer computed once); then draw one by
+    softmax over the scores (the released code), or, with ``key`` None, take the best.
+    Returns [n, A]."""
+    q = min_q(nets, target_q_params, states[:, None], candidates)  # [n, N]
+    if key is None:
+        choice = jnp.argmax(q, axis=-1)
+    else:
+        choice = jax.random.categorical(key, q, axis=-1)
     return jnp.take_along_axis(candidates, choice[:, None, None], axis=1)[:, 0]
 
 
-# --- acting, for any algorithm state with .policy, .critics, .act_dim and .max_action ---------
+# --- acting -----------------------------------------------------------------------------------
 
 
-def act_mean(state: Any, observations: jax.Array, cfg: LearnerConfig) -> jax.Array:
-    """The one-step policy's deterministic action [n, A]."""
-    nets = build_networks(cfg.agent, state.act_dim)
-    return deterministic_actions(
-        nets, state.policy.params, observations, cfg.agent, state.max_action
+@struct.dataclass
+class ActingParams:
+    """What acting reads of a trained state: the one-step policy's parameters, the target
+    critics' (None without critics: BC) and the behaviour diffusion model's (None without one:
+    IQL, BC). The jitted act functions take this rather than the training state, whose optimiser
+    states would otherwise be passed, and dispatched, on every call."""
+
+    policy: Any
+    target_q: Any
+    diffusion: Any
+    act_dim: int = struct.field(pytree_node=False)
+    max_action: float = struct.field(pytree_node=False)
+
+
+def acting_params(state: Any) -> ActingParams:
+    """The ``ActingParams`` of any algorithm's state (stacked states give stacked params)."""
+    critics = getattr(state, "critics", None)
+    diffusion = getattr(state, "diffusion", None)
+    return ActingParams(
+        policy=state.policy.params,
+        target_q=None if critics is None else critics.target_q_params,
+        diffusion=None if diffusion is None else diffusion.params,
+        act_dim=state.act_dim,
+        max_action=state.max_action,
     )
+
+
+def act_mean(acting: ActingParams, observations: jax.Array, cfg: LearnerConfig) -> jax.Array:
+    """The one-step policy's deterministic action [n, A]."""
+    nets = build_networks(cfg.agent, acting.act_dim)
+    return deterministic_actions(nets, acting.policy, observations, cfg.agent, acting.max_action)
 
 
 def act_candidates(
-    state: Any, observations: jax.Array, key: jax.Array, cfg: LearnerConfig
+    acting: ActingParams, observations: jax.Array, key: jax.Array, cfg: LearnerConfig
 ) -> jax.Array:
     """Released-code acting: N policy samples, scored by min target Q, one drawn by softmax."""
-    nets = build_networks(cfg.agent, state.act_dim)
+    nets = build_networks(cfg.agent, acting.act_dim)
     key_sample, key_choice = jax.random.split(key)
     candidates = sample_candidates(
-        nets, state.policy.params, observations, key_sample, cfg.agent, state.max_action
+        nets, acting.policy, observations, key_sample, cfg.agent, acting.max_action
     )
-    return select_by_q(nets, state.critics.target_q_params, observations, candidates, key_choice)
+    return select_by_q(nets, acting.target_q, observations, candidates, key_choice)
+
+
+def act_diffusion(
+    acting: ActingParams, observations: jax.Array, key: jax.Array, cfg: LearnerConfig
+) -> jax.Array:
+    """Iterative denoising, the way DTQL avoids (IDQL's acting): ``diffusion_candidates``
+    actions per state from the behaviour diffusion model, each by ``diffusion_sampling_steps``
+    steps of EDM's sampler, and the one with the highest min target Q. [n, A]."""
+    agent = cfg.agent
+    nets = build_networks(agent, acting.act_dim)
+    n = observations.shape[0]
+    noise = jax.random.normal(key, (n, agent.diffusion_candidates, acting.act_dim))
+    candidates = sample_actions_edm(
+        bind_raw_network(nets, acting.diffusion),
+        observations[:, None],
+        noise,
+        agent.diffusion_sampling_steps,
+        agent.edm,
+        acting.max_action,
+    )
+    return select_by_q(nets, acting.target_q, observations, candidates, key=None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,31 +16,42 @@ import jax.numpy as jnp
 import numpy as np
 
 from dtql.algos import Algorithm, get_algorithm
+from dtql.algos.policies import acting_params
 from dtql.config import RunConfig
 from dtql.envs.registry import TaskSpec, get_task
-from dtql.evaluation import EvalResult, evaluate, evaluate_many
+from dtql.evaluation import ActFn, EvalResult, evaluate, evaluate_many
 from dtql.run.resume import read_run_config, restore_state
-from dtql.run.setup import RunError, check_config, task_spaces
+from dtql.run.setup import check_act_mode, check_config, task_spaces
+
+
+def act_function(algo: Algorithm, act_mode: str) -> tuple[Callable[..., Any], bool]:
+    """The algorithm's acting function for ``act_mode`` and whether it takes a key (the
+    stochastic ways: candidates, diffusion). Raises RunError where the algorithm cannot."""
+    check_act_mode(algo, act_mode)
+    if act_mode == "mean":
+        return algo.act_mean, False
+    if act_mode == "candidates":
+        return algo.act_candidates, True
+    return algo.act_diffusion, True
 
 
 @functools.cache
 def _jitted(fn):
-    """One jitted wrapper per acting function: the state is an argument, the config static."""
+    """One jitted wrapper per acting function: ``ActingParams`` an argument, the config static
+    (so a new checkpoint's parameters reuse the compiled code)."""
     return jax.jit(fn, static_argnames="cfg")
 
 
-def make_act_fn(algo: Algorithm, state: Any, cfg: RunConfig, key: jax.Array):
-    """A numpy act_fn for ``evaluate``: the policy's mean action, or candidate selection."""
-    learner = cfg.learner
-    if cfg.act_mode == "mean":
-        act_mean = _jitted(algo.act_mean)
-        return lambda obs: np.asarray(act_mean(state, jnp.asarray(obs), cfg=learner))
-    if algo.act_candidates is None:
-        raise RunError(f"act_mode=candidates needs a critic; algo {algo.name} has none")
-    act_candidates = _jitted(algo.act_candidates)
+def make_act_fn(algo: Algorithm, state: Any, cfg: RunConfig, key: jax.Array) -> ActFn:
+    """A numpy act_fn for ``evaluate``: the jitted acting function of ``cfg.act_mode`` called
+    with the state's ``ActingParams`` only; the keyed ways fold a call counter into ``key``."""
+    fn, keyed = act_function(algo, cfg.act_mode)
+    act, acting, learner = _jitted(fn), acting_params(state), cfg.learner
+    if not keyed:
+        return lambda obs: np.asarray(act(acting, jnp.asarray(obs), cfg=learner))
     calls = itertools.count()
     return lambda obs: np.asarray(
-        act_candidates(state, jnp.asarray(obs), jax.random.fold_in(key, next(calls)), cfg=learner)
+        act(acting, jnp.asarray(obs), jax.random.fold_in(key, next(calls)), cfg=learner)
     )
 
 
@@ -61,7 +73,8 @@ def run_evaluation(
 
 @functools.cache
 def _stacked(fn, keyed: bool):
-    """``fn`` for a stacked group: state, observations (and key) carry a leading run axis."""
+    """``fn`` for a stacked group: acting params, observations (and key) carry a leading run
+    axis."""
     if keyed:
         acts = lambda states, obs, keys, cfg: jax.vmap(  # noqa: E731
             lambda s, o, k: fn(s, o, k, cfg=cfg)
@@ -90,22 +103,20 @@ def run_group_evaluation(
     def per_run(obs):
         return jnp.asarray(obs).reshape(runs, envs_per_run, -1)
 
-    if first.act_mode == "mean":
-        act = _stacked(algo.act_mean, keyed=False)
+    fn, keyed = act_function(algo, first.act_mode)
+    act, acting = _stacked(fn, keyed), acting_params(states)
+    if not keyed:
 
         def act_fn(obs):
-            return np.asarray(act(states, per_run(obs), cfg=learner)).reshape(len(obs), -1)
+            return np.asarray(act(acting, per_run(obs), cfg=learner)).reshape(len(obs), -1)
     else:
-        if algo.act_candidates is None:
-            raise RunError(f"act_mode=candidates needs a critic; algo {algo.name} has none")
-        act = _stacked(algo.act_candidates, keyed=True)
         keys = [jax.random.fold_in(jax.random.key(cfg.seed + 1), step) for cfg in cfgs]
         calls = itertools.count()
 
         def act_fn(obs):
             call = next(calls)
             step_keys = jnp.stack([jax.random.fold_in(key, call) for key in keys])
-            actions = act(states, per_run(obs), step_keys, cfg=learner)
+            actions = act(acting, per_run(obs), step_keys, cfg=learner)
             return np.asarray(actions).reshape(len(obs), -1)
 
     return evaluate_many(

@@ -12,7 +12,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from dtql.algos import get_algorithm
+from dtql.algos import Algorithm, get_algorithm
 from dtql.algos.common import DeviceTransitions
 from dtql.assets import shipped_dataset
 from dtql.config import RunConfig
@@ -97,6 +97,9 @@ def check_config(cfg: RunConfig) -> None:
         "eval_episodes": cfg.eval_episodes,
         "num_eval_envs": cfg.num_eval_envs,
         "checkpoint_every": cfg.checkpoint_every,
+        "agent.num_candidates": learner.agent.num_candidates,
+        "agent.diffusion_candidates": learner.agent.diffusion_candidates,
+        "agent.diffusion_sampling_steps": learner.agent.diffusion_sampling_steps,
     }
     for name, value in positive.items():
         if value < 1:
@@ -119,7 +122,17 @@ def check_config(cfg: RunConfig) -> None:
             f"config: agent.policy={learner.agent.policy}, expected one of "
             f"{', '.join(algo.policies)} for algo {algo.name}"
         )
-    if cfg.act_mode == "candidates" and algo.act_candidates is None:
+    check_act_mode(algo, cfg.act_mode)
+
+
+def check_act_mode(algo: Algorithm, act_mode: str) -> None:
+    """Candidate selection needs critics; diffusion sampling also a behaviour diffusion model."""
+    if act_mode == "candidates" and algo.act_candidates is None:
         raise RunError(
             f"config: act_mode=candidates needs a critic; algo {algo.name} has none (use mean)"
+        )
+    if act_mode == "diffusion" and algo.act_diffusion is None:
+        raise RunError(
+            f"config: act_mode=diffusion needs a behaviour diffusion model and critics; algo "
+            f"{algo.name} has none (use dtql or kl, or act_mode mean)"
         )

@@ -1,43 +1,31 @@
-"""Speed reference: one DTQL training step in eager PyTorch against dtql's jitted JAX step.
+"""The speed reference of `dtql bench --against torch`: dtql's DTQL step, and the released
+code's candidate selection, written in eager PyTorch (no ``torch.compile``), timed in the same
+process on the same threads as the JAX versions.
 
-    python benchmarks/torch_reference.py [--steps 300] [--repeats 3]
-
-Times, in one process with the same number of CPU threads, (a) dtql's DTQL ``train_step`` run
-through ``run_steps_jit`` as ``benchmarks/step_speed.py`` does (a compiling warm-up call, then
-``--repeats`` calls of ``--steps`` steps each), and (b) a PyTorch eager implementation of the same
-step math (a few warm-up steps, then ``--repeats`` Python loops of ``--steps`` steps). Both use
-synthetic data with Hopper's sizes (obs 11, act 3, 100k rows) and the hopper-medium-v2 preset
-(batch 256, hidden 256). Prints steps/s (median, min, max) for each and the ratio.
-
-The PyTorch step is a speed reference only: it mirrors the math of ``dtql.algos.dtql.train_step``
-(IQL critics, EDM diffusion behaviour cloning, the trust-region policy update, the target soft
-update) but is never used for training. No ``torch.compile``.
+``TorchDTQL.step`` mirrors the math of ``dtql.algos.dtql.train_step`` (IQL critics, EDM diffusion
+behaviour cloning, the trust-region policy update, the target soft update) and
+``TorchDTQL.act_candidates`` the released acting (the state tiled N times, N policy samples, both
+critics on all of them, a softmax draw over min Q). They exist to be timed and are never used to
+train. torch comes with the ``collect`` extra; this module imports it, so import it only when a
+torch measurement is asked for.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
-import os
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-import jax
 import numpy as np
 import torch
 import torch.nn.functional as F
-from step_speed import synthetic_data  # this script's folder is on sys.path when run directly
 from torch import Tensor, nn
 
-from dtql.algos import get_algorithm
-from dtql.algos.common import Batch, run_steps_jit
-from dtql.config import EDMConfig, LearnerConfig, replace
-from dtql.presets import preset
+from dtql.algos.common import Batch
+from dtql.bench.timing import Timing, time_calls
+from dtql.config import EDMConfig, LearnerConfig
 
-OBS_DIM, ACT_DIM, ROWS, MAX_ACTION = 11, 3, 100_000, 1.0
 TORCH_WARMUP_STEPS = 10
 
 
@@ -333,91 +321,60 @@ class TorchDTQL:
             "policy/loss": policy_loss.detach(),
         }
 
-
-# --- the benchmark ----------------------------------------------------------------------------
-
-
-def benchmark_config() -> LearnerConfig:
-    """The hopper-medium-v2 preset with DTQL and the Gaussian policy, as step_speed.py uses."""
-    return replace(preset("hopper-medium-v2").learner, algo="dtql", **{"agent.policy": "gaussian"})
-
-
-def time_jax(cfg: LearnerConfig, data: Batch, steps: int, repeats: int) -> list[float]:
-    """steps/s of each of ``repeats`` jitted calls of ``steps`` DTQL steps, after a warm-up."""
-    algo = get_algorithm("dtql")
-    state = algo.init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, MAX_ACTION)
-    state, metrics = run_steps_jit(algo.train_step, state, data, jax.random.key(1), cfg, 10)
-    jax.block_until_ready(metrics)
-    rates = []
-    for repeat in range(repeats):
-        started = time.perf_counter()
-        state, metrics = run_steps_jit(
-            algo.train_step, state, data, jax.random.key(2 + repeat), cfg, steps
+    @torch.no_grad()
+    def act_candidates(self, states: Tensor) -> Tensor:
+        """The released acting: each state tiled ``num_candidates`` times, the policy sampled
+        on every copy, both critics on all of them, one drawn by softmax over min Q. [n, A]."""
+        num = self.cfg.agent.num_candidates
+        tiled = states.repeat_interleave(num, dim=0)
+        mean, log_std = self.policy(tiled)
+        eps = torch.randn(mean.shape, generator=self.generator)
+        actions = (torch.tanh(mean + torch.exp(log_std) * eps) * self.max_action).clamp(
+            -self.max_action, self.max_action
         )
-        jax.block_until_ready(metrics)
-        rates.append(steps / (time.perf_counter() - started))
-    return rates
+        q = self.target_q(tiled, actions).min(dim=0).values.reshape(states.shape[0], num)
+        choice = torch.multinomial(F.softmax(q, dim=-1), 1, generator=self.generator)
+        return actions.reshape(states.shape[0], num, -1)[
+            torch.arange(states.shape[0]), choice[:, 0]
+        ]
 
 
-def time_torch(
-    cfg: LearnerConfig, data: TorchBatch, steps: int, repeats: int
-) -> tuple[list[float], dict[str, Tensor]]:
-    """steps/s of each of ``repeats`` eager loops of ``steps`` steps, and the last losses."""
-    agent = TorchDTQL(cfg, OBS_DIM, ACT_DIM, MAX_ACTION)
-    for _ in range(TORCH_WARMUP_STEPS):
-        losses = agent.step(data)
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(steps):
-            losses = agent.step(data)
-        rates.append(steps / (time.perf_counter() - started))
-    return rates, losses
+# --- the measurements -------------------------------------------------------------------------
 
 
-def _summary(name: str, rates: list[float]) -> str:
-    return (
-        f"{name:>12}: {statistics.median(rates):7.1f} steps/s "
-        f"(min {min(rates):.1f}, max {max(rates):.1f})"
+def torch_data(data: Batch) -> TorchBatch:
+    """The bench's synthetic JAX dataset as CPU tensors."""
+    return TorchBatch(*(torch.from_numpy(np.array(x, dtype=np.float32)) for x in data))
+
+
+def torch_update_speed(
+    cfg: LearnerConfig, data: Batch, steps: int, repeats: int
+) -> tuple[Timing, bool]:
+    """Seconds per ``steps`` eager DTQL steps (median of ``repeats`` loops after
+    ``TORCH_WARMUP_STEPS`` steps), and whether the last losses were all finite."""
+    obs_dim, act_dim = data.observations.shape[1], data.actions.shape[1]
+    agent = TorchDTQL(cfg, obs_dim, act_dim, max_action=1.0)
+    batch = torch_data(data)
+    losses: dict[str, Tensor] = {}
+
+    def loop(n: int) -> None:
+        nonlocal losses
+        for _ in range(n):
+            losses = agent.step(batch)
+
+    loop(TORCH_WARMUP_STEPS)
+    timing = time_calls(lambda: loop(steps), repeats=repeats, warmup=0)
+    return timing, all(bool(torch.isfinite(v)) for v in losses.values())
+
+
+def torch_candidate_latency(cfg: LearnerConfig, obs_dim: int, act_dim: int, repeats: int) -> Timing:
+    """Seconds per released-code candidate selection for one state (``num_candidates``)."""
+    agent = TorchDTQL(cfg, obs_dim, act_dim, max_action=1.0)
+    state = torch.from_numpy(np.random.default_rng(0).standard_normal((1, obs_dim), np.float32))
+    return time_calls(
+        lambda: agent.act_candidates(state), repeats=repeats, warmup=max(3, repeats // 10)
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-
-    threads = len(os.sched_getaffinity(0))
+def set_torch_threads(threads: int) -> None:
     torch.set_num_threads(threads)
-    cfg = benchmark_config()
-    data = synthetic_data(ROWS, OBS_DIM, ACT_DIM)
-    torch_data = TorchBatch(*(torch.from_numpy(np.array(x, dtype=np.float32)) for x in data))
-    device = jax.devices()[0]
-    print(
-        f"DTQL train step, JAX jitted on {device.platform} ({device.device_kind}) vs PyTorch "
-        f"{torch.__version__} eager on CPU; {threads} CPU threads usable, "
-        f"torch.set_num_threads({threads}), XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')!r}; "
-        f"{args.steps} steps per repeat, median of {args.repeats} repeats after warm-up; "
-        f"batch {cfg.batch_size}, hidden {cfg.agent.hidden_dim} (hopper-medium-v2 preset, "
-        f"synthetic data obs {OBS_DIM} / act {ACT_DIM} / {ROWS} rows)"
-    )
-    jax_rates = time_jax(cfg, data, args.steps, args.repeats)
-    print(_summary("jax", jax_rates))
-    torch_rates, losses = time_torch(cfg, torch_data, args.steps, args.repeats)
-    print(_summary("torch-eager", torch_rates))
-    finite = all(bool(torch.isfinite(v)) for v in losses.values())
-    print(
-        "torch last losses: "
-        + ", ".join(f"{k} {float(v):.4g}" for k, v in losses.items())
-        + f"; all finite: {finite}"
-    )
-    ratio = statistics.median(jax_rates) / statistics.median(torch_rates)
-    print(f"ratio jax/torch-eager: {ratio:.2f}")
-    if not finite:
-        raise SystemExit("torch reference produced non-finite losses")
-
-
-if __name__ == "__main__":
-    main()

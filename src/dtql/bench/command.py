@@ -1,0 +1,248 @@
+"""`dtql bench`: the arguments, the measurements in order, the targets of issue 13 judged on
+what was measured, and the report (a table per section, or one JSON object)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from dtql.bench import acting, training
+from dtql.bench.printing import print_report
+from dtql.bench.targets import judge_targets
+from dtql.bench.timing import accelerator, machine
+from dtql.config import replace
+from dtql.envs.registry import get_task
+from dtql.presets import run_config
+
+SECTIONS = ("training", "stacked", "acting", "episodes")
+
+
+@dataclass(frozen=True)
+class BenchArgs:
+    """Measure how fast dtql trains and acts on this machine, in one process, and judge the
+    speed targets on the measured numbers. Threads: run under `taskset -c 0` for one core."""
+
+    algos: str = "dtql,kl,iql,bc"
+    """Comma-separated algorithms whose update is timed."""
+    runs: int | None = None
+    """K for the runs-in-one-program measurement; default 16 on an accelerator, 4 on CPU."""
+    task: str = "halfcheetah-medium-v2"
+    """Preset whose batch size and widths are used, and whose dims the synthetic data have."""
+    steps: int | None = None
+    """Updates per timed call; default 2000 on an accelerator, 200 on CPU."""
+    repeats: int = 3
+    """Timed calls per measurement (the median is reported), after a warm-up."""
+    against: Literal["none", "torch"] = "none"
+    """Also time the DTQL step and the released candidate selection in eager PyTorch
+    (needs the collect extra's torch), as ratios."""
+    sections: str = ",".join(SECTIONS)
+    """Comma-separated subset of training, stacked, acting, episodes."""
+    hidden_dim: int | None = None
+    """Narrower networks for a quick check; the targets are then not judged."""
+    json: bool = False
+    """Print one JSON object instead of tables."""
+
+
+class BenchError(ValueError):
+    """Bad arguments; the message is one line."""
+
+
+def run_bench(args: BenchArgs) -> dict[str, Any]:
+    """Every asked measurement, in order, with the machine and the judged targets."""
+    sections = _sections(args.sections)
+    task = get_task(args.task)
+    dims = (task.obs_dim, task.act_dim)
+    on_accelerator = accelerator()
+    steps = args.steps or (2000 if on_accelerator else 200)
+    runs = args.runs or (16 if on_accelerator else 4)
+    if steps < 1 or runs < 1 or args.repeats < 1:
+        raise BenchError(
+            f"--steps, --runs and --repeats must be >= 1, got {steps}, {runs}, {args.repeats}"
+        )
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "task": task.name,
+        "steps_per_call": steps,
+        "repeats": args.repeats,
+        "hidden_dim": args.hidden_dim,
+    }
+    configs = {name: _learner(args, name) for name in _algos(args.algos)}
+    dtql_cfg = configs.get("dtql") or _learner(args, "dtql")
+    if "training" in sections or "stacked" in sections:
+        first = dtql_cfg
+        rate = training.matmul_rate(first.batch_size, first.agent.hidden_dim, args.repeats)
+        report["matmul"] = {
+            **dataclasses.asdict(rate),
+            "bound_flops_per_s": rate.bound_flops_per_s,
+        }
+        speeds = {
+            name: training.update_speed(name, cfg, dims, steps, args.repeats)
+            for name, cfg in configs.items()
+        }
+        report["training"] = [_speed_row(s, rate) for s in speeds.values()]
+        if "stacked" in sections:
+            report["stacked"] = [
+                dataclasses.asdict(stacked) | {"ratio": stacked.ratio}
+                for stacked in (
+                    training.stacked_speed(
+                        name,
+                        configs[name],
+                        dims,
+                        runs,
+                        steps,
+                        args.repeats,
+                        speeds[name].steps_per_s,
+                    )
+                    for name in configs
+                )
+            ]
+    if "acting" in sections or "episodes" in sections:
+        report.update(_acting(args, dims, sections))
+    if args.against == "torch":
+        report["torch"] = _against_torch(args, dtql_cfg, dims, steps, report)
+    report["targets"] = judge_targets(report, on_accelerator, judged=args.hidden_dim is None)
+    return report
+
+
+def _sections(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SECTIONS]
+    if unknown or not names:
+        raise BenchError(
+            f"--sections {text!r}: expected a comma-separated subset of {','.join(SECTIONS)}"
+        )
+    return names
+
+
+def _algos(text: str) -> list[str]:
+    from dtql.algos import ALGORITHMS
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in ALGORITHMS]
+    if unknown or not names:
+        raise BenchError(
+            f"--algos {text!r}: expected a comma-separated subset of {','.join(ALGORITHMS)}"
+        )
+    return names
+
+
+def _learner(args: BenchArgs, algo: str):
+    cfg = run_config(args.task, algo).learner
+    if args.hidden_dim is not None:
+        cfg = replace(cfg, **{"agent.hidden_dim": args.hidden_dim})
+    return cfg
+
+
+def _speed_row(speed: training.UpdateSpeed, rate: training.MatmulRate) -> dict[str, Any]:
+    return {
+        "algo": speed.algo,
+        "steps_per_s": speed.steps_per_s,
+        "ms_per_step": 1000.0 / speed.steps_per_s,
+        "s_per_1k_steps": 1000.0 / speed.steps_per_s,
+        "flops_per_step": speed.flops_per_step,
+        "achieved_flops_per_s": speed.achieved_flops,
+        "share_of_matmul_bound": speed.achieved_flops / rate.bound_flops_per_s,
+        "compile_s": speed.compile_s,
+        "timing": speed.timing.as_dict(),
+    }
+
+
+def _acting(args: BenchArgs, dims: tuple[int, int], sections: list[str]) -> dict[str, Any]:
+    cfg = run_config(args.task, "dtql")
+    if args.hidden_dim is not None:
+        cfg = replace(cfg, **{"learner.agent.hidden_dim": args.hidden_dim})
+    out: dict[str, Any] = {}
+    if "acting" in sections:
+        setup = acting.acting_setup(cfg, *dims)
+        fns = {mode: setup.act_fn(mode) for mode in ("mean", "candidates", "diffusion")}
+        onnx_fn, onnx_note = _onnx_act_fn(setup)
+        if onnx_fn is not None:
+            fns["onnx"] = onnx_fn
+        latencies = {
+            mode: acting.action_latency(fn, dims[0], acting.LATENCY_REPEATS[mode]).as_dict()
+            for mode, fn in fns.items()
+        }
+        agent = cfg.learner.agent
+        out["acting"] = {
+            "latency": latencies,
+            "onnx": onnx_note,
+            "num_candidates": agent.num_candidates,
+            "diffusion_candidates": agent.diffusion_candidates,
+            "diffusion_sampling_steps": agent.diffusion_sampling_steps,
+            "diffusion_over_mean": latencies["diffusion"]["median_s"]
+            / latencies["mean"]["median_s"],
+        }
+    if "episodes" in sections:
+        # Hopper-v5's sizes for the episode (the policy must fit the env).
+        hopper = get_task("hopper")
+        ep_cfg = dataclasses.replace(cfg, task="hopper")
+        setup = acting.acting_setup(ep_cfg, hopper.obs_dim, hopper.act_dim)
+        fns = {mode: setup.act_fn(mode) for mode in ("mean", "candidates", "diffusion")}
+        onnx_fn, _ = _onnx_act_fn(setup)
+        if onnx_fn is not None:
+            fns["onnx"] = onnx_fn
+        simulator = acting.episode_seconds(None, repeats=args.repeats)
+        episodes = {"simulator": simulator.as_dict()}
+        for mode, fn in fns.items():
+            fn(acting.episode_env().reset(seed=0)[0][None].astype("float32"))  # compile first
+            fast = mode in ("mean", "onnx")
+            timing = acting.episode_seconds(fn, repeats=args.repeats if fast else 1)
+            episodes[mode] = timing.as_dict() | {
+                "beyond_simulator_s": timing.median_s - simulator.median_s
+            }
+        out["episodes"] = {"env": acting.EPISODE_ENV, "steps": acting.EPISODE_STEPS, **episodes}
+    return out
+
+
+def _onnx_act_fn(setup: acting.ActingSetup):
+    """The exported ONNX policy in onnxruntime, or (None, why not) without the export extra."""
+    try:
+        from dtql.export import OnnxPolicy, export_state_onnx
+    except ImportError as e:  # pragma: no cover - depends on the installed extras
+        return None, f"not measured: {e}"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "policy.onnx"
+            export_state_onnx(setup.state, setup.cfg, path)
+            policy = OnnxPolicy(path, threads=1)
+    except ImportError as e:  # the converter or runtime is missing
+        return None, f"not measured: {e}"
+    return policy, "onnxruntime, 1 intra-op thread"
+
+
+def _against_torch(
+    args: BenchArgs, cfg, dims: tuple[int, int], steps: int, report: dict[str, Any]
+) -> dict[str, Any]:
+    try:
+        from dtql.bench import torch_reference
+    except ImportError as e:
+        raise BenchError(f"--against torch needs torch: pip install 'dtql[collect]' ({e})") from e
+    torch_reference.set_torch_threads(report["machine"]["cpu_threads_usable"])
+    data = training.synthetic_data(training.DATA_ROWS, *dims)
+    torch_cfg = replace(cfg, **{"agent.policy": "gaussian", "agent.entropy_coef": 0.0})
+    timing, finite = torch_reference.torch_update_speed(torch_cfg, data, steps, args.repeats)
+    out: dict[str, Any] = {"torch_steps_per_s": steps / timing.median_s, "losses_finite": finite}
+    jax_rows = [row for row in report.get("training", []) if row["algo"] == "dtql"]
+    if jax_rows:
+        out["update_ratio"] = jax_rows[0]["steps_per_s"] / out["torch_steps_per_s"]
+    latency = torch_reference.torch_candidate_latency(torch_cfg, *dims, repeats=50)
+    out["candidates_s"] = latency.median_s
+    ours = report.get("acting", {}).get("latency", {}).get("candidates")
+    if ours:
+        out["candidates_ratio"] = latency.median_s / ours["median_s"]
+    return out
+
+
+def bench_command(args: BenchArgs) -> int:
+    """Measure and print; bad arguments raise BenchError (a ValueError: `dtql` prints it as one
+    line and exits 2)."""
+    report = run_bench(args)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_report(report)
+    return 0

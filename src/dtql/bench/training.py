@@ -1,0 +1,198 @@
+"""The update's speed: steps/s of each algorithm, its FLOPs, the machine's matmul rate at the
+update's own shapes, and K runs in one vmapped program against one run.
+
+Data are synthetic with the task's sizes (100k rows); configs are what `dtql train --task T
+--algo A` builds (the preset's batch and widths), optionally narrowed for quick checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from dtql.algos import get_algorithm
+from dtql.algos.common import (
+    Batch,
+    run_steps_jit,
+    run_steps_stacked_jit,
+    sample_batch,
+    stack_states,
+)
+from dtql.bench.timing import Timing, blocking, time_calls
+from dtql.config import LearnerConfig
+
+DATA_ROWS = 100_000
+
+
+def synthetic_data(rows: int, obs_dim: int, act_dim: int) -> Batch:
+    """Random transitions of the given sizes (actions inside (-1, 1))."""
+    keys = jax.random.split(jax.random.key(0), 4)
+    return Batch(
+        observations=jax.random.normal(keys[0], (rows, obs_dim)),
+        actions=0.9 * jnp.tanh(jax.random.normal(keys[1], (rows, act_dim))),
+        rewards=jax.random.normal(keys[2], (rows,)),
+        next_observations=jax.random.normal(keys[3], (rows, obs_dim)),
+        terminals=jnp.zeros((rows,)),
+    )
+
+
+@dataclass(frozen=True)
+class UpdateSpeed:
+    """One algorithm's main-phase update: steps/s, compile time and FLOPs per step."""
+
+    algo: str
+    steps_per_call: int
+    timing: Timing  # of one call of steps_per_call updates
+    compile_s: float
+    flops_per_step: float
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps_per_call / self.timing.median_s
+
+    @property
+    def achieved_flops(self) -> float:
+        return self.flops_per_step * self.steps_per_s
+
+
+def update_speed(
+    algo_name: str, cfg: LearnerConfig, dims: tuple[int, int], steps: int, repeats: int
+) -> UpdateSpeed:
+    """Median steps/s of ``repeats`` jitted calls of ``steps`` main-phase updates, after a
+    compiling call; FLOPs of one update (minibatch draw included) by XLA's cost analysis."""
+    obs_dim, act_dim = dims
+    algo = get_algorithm(algo_name)
+    data = synthetic_data(DATA_ROWS, obs_dim, act_dim)
+    state = algo.start_main_phase(algo.init(jax.random.key(0), cfg, obs_dim, act_dim, 1.0), cfg)
+    calls = iter(range(1, 1_000_000))
+
+    def call(n: int):
+        nonlocal state
+        state, metrics = run_steps_jit(
+            algo.train_step, state, data, jax.random.key(next(calls)), cfg, n
+        )
+        return metrics
+
+    compile_timing = time_calls(blocking(lambda: call(steps)), repeats=1, warmup=0)
+    timing = time_calls(blocking(lambda: call(steps)), repeats=repeats, warmup=0)
+    return UpdateSpeed(
+        algo_name, steps, timing, compile_timing.median_s, step_flops(algo, state, data, cfg)
+    )
+
+
+def step_flops(algo: Any, state: Any, data: Batch, cfg: LearnerConfig) -> float:
+    """FLOPs of one update (its minibatch draw included) by XLA's cost analysis."""
+
+    def one_step(state, key):
+        key_batch, key_step = jax.random.split(key)
+        batch = sample_batch(data, key_batch, cfg.batch_size)
+        return algo.train_step(state, batch, key_step, cfg)
+
+    compiled = jax.jit(one_step).lower(state, jax.random.key(0)).compile()
+    return _flops(compiled.cost_analysis())
+
+
+def _flops(analysis: Any) -> float:
+    # Older jax versions return a list with one dict per computation.
+    if isinstance(analysis, list | tuple):
+        return float(sum(a.get("flops", 0.0) for a in analysis))
+    return float(analysis.get("flops", 0.0))
+
+
+@dataclass(frozen=True)
+class MatmulRate:
+    """The machine's float32 matrix-multiply rate at the update's shapes ([B, H] x [H, H])."""
+
+    batch: int
+    hidden: int
+    forward_flops_per_s: float  # x @ W: forward passes
+    input_grad_flops_per_s: float  # g @ W^T: gradients with respect to a layer's input
+    weight_grad_flops_per_s: float  # x^T @ g: gradients with respect to the weights
+
+    @property
+    def bound_flops_per_s(self) -> float:
+        """The rate if an update's FLOPs were a third of each kind (forward, input and weight
+        gradients), each at its measured speed: the harmonic mean."""
+        kinds = (
+            self.forward_flops_per_s,
+            self.input_grad_flops_per_s,
+            self.weight_grad_flops_per_s,
+        )
+        return 3.0 / sum(1.0 / rate for rate in kinds)
+
+
+MATMULS_PER_CALL = 64
+
+
+def matmul_rate(batch: int, hidden: int, repeats: int) -> MatmulRate:
+    """FLOP/s of chains of ``MATMULS_PER_CALL`` dependent matmuls of each kind, each chain one
+    jitted loop: every product feeds the next, so none is hoisted, skipped or overlapped."""
+    keys = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(keys[0], (batch, hidden))
+    w = jax.random.normal(keys[1], (hidden, hidden)) / jnp.sqrt(hidden)  # keeps norms steady
+    g = jax.random.normal(keys[2], (batch, hidden))
+
+    def forward(x):  # [B, H] @ [H, H]
+        return x @ w
+
+    def input_grad(x):  # [B, H] @ [H, H]^T
+        return x @ w.T
+
+    def weight_grad(m):  # [H, B] @ [B, H], made to depend on the previous product by a row
+        return x.T @ (g * m[:1]) / jnp.sqrt(batch)
+
+    rates = []
+    for step, start in ((forward, x), (input_grad, x), (weight_grad, w)):
+        chain = jax.jit(
+            lambda start, step=step: jax.lax.fori_loop(
+                0, MATMULS_PER_CALL, lambda _, carry: step(carry), start
+            )
+        )
+        timing = time_calls(blocking(lambda c=chain, a=start: c(a)), repeats=repeats, warmup=1)
+        rates.append(2.0 * batch * hidden * hidden * MATMULS_PER_CALL / timing.median_s)
+    return MatmulRate(batch, hidden, *rates)
+
+
+@dataclass(frozen=True)
+class StackedSpeed:
+    """K runs of one algorithm in one vmapped program against one run, same steps."""
+
+    algo: str
+    runs: int
+    one_run_steps_per_s: float
+    stacked_run_steps_per_s: float  # runs x steps / s
+
+    @property
+    def ratio(self) -> float:
+        """Throughput of the stacked program over one run's: K when stacking is free."""
+        return self.stacked_run_steps_per_s / self.one_run_steps_per_s
+
+
+def stacked_speed(
+    algo_name: str,
+    cfg: LearnerConfig,
+    dims: tuple[int, int],
+    runs: int,
+    steps: int,
+    repeats: int,
+    one_run_steps_per_s: float,
+) -> StackedSpeed:
+    """Median runs x steps/s of ``runs`` runs stacked in one program (``run_steps_stacked``)."""
+    obs_dim, act_dim = dims
+    algo = get_algorithm(algo_name)
+    data = synthetic_data(DATA_ROWS, obs_dim, act_dim)
+    inits = [algo.init(jax.random.key(seed), cfg, obs_dim, act_dim, 1.0) for seed in range(runs)]
+    states = stack_states([algo.start_main_phase(state, cfg) for state in inits])
+    calls = iter(range(1, 1_000_000))
+
+    def call():
+        nonlocal states
+        keys = jax.random.split(jax.random.key(next(calls)), runs)
+        states, metrics = run_steps_stacked_jit(algo.train_step, states, data, keys, {}, cfg, steps)
+        return metrics
+
+    timing = time_calls(blocking(call), repeats=repeats, warmup=1)
+    return StackedSpeed(algo_name, runs, one_run_steps_per_s, runs * steps / timing.median_s)

@@ -2,7 +2,8 @@
 # The accelerator check, run on a lent GPU machine from the repository root:
 #   bash benchmarks/device_check.sh OUT_DIR
 # 1. the `gpu` tests (GPU numbers = CPU numbers, repeatable, a short run with evaluation);
-# 2. steps/s of every algorithm on the GPU, and DTQL on 2 CPU cores of the same machine;
+# 2. `dtql bench` on the GPU (update speed, 16 runs in one program, acting, the GPU targets),
+#    and its training section on 2 CPU cores of the same machine;
 # 3. the README's main command, timed, on the GPU.
 # Python packages the machine lacks are expected as wheels in .whl/ (see the device notes).
 set -o pipefail
@@ -17,8 +18,8 @@ export PYTHONPATH=$REPO/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
 timeout 240 python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_accelerator.py 2>&1 | tee "$OUT_DIR/gpu_tests.log"
-timeout 200 python3 benchmarks/step_speed.py --steps 2000 --repeats 3 2>&1 | tee "$OUT_DIR/step_speed_gpu.log"
-JAX_PLATFORMS=cpu timeout 120 taskset -c 0,1 python3 benchmarks/step_speed.py --algos dtql,bc --steps 300 --repeats 3 2>&1 | tee "$OUT_DIR/step_speed_cpu2.log"
+timeout 300 python3 -m dtql.cli bench --sections training,stacked,acting 2>&1 | tee "$OUT_DIR/bench_gpu.log"
+JAX_PLATFORMS=cpu timeout 200 taskset -c 0,1 python3 -m dtql.cli bench --algos dtql,bc --sections training 2>&1 | tee "$OUT_DIR/bench_cpu2.log"
 mkdir -p /tmp/run && cd /tmp/run || exit 1
 started=$(date +%s)
 timeout 200 python3 -m dtql.cli train --task hopper-random-v2 \

@@ -23,36 +23,24 @@ import time
 import jax
 
 from dtql.algos import get_algorithm
-from dtql.algos.common import run_steps_jit, run_steps_stacked_jit, stack_states
+from dtql.algos.common import run_steps_jit
+from dtql.bench.training import stacked_speed, synthetic_data, update_speed
 from dtql.presets import run_config
 
-sys.path.insert(0, os.path.dirname(__file__))
-from step_speed import synthetic_data  # noqa: E402
+DIMS = (11, 3)  # Hopper's observation and action sizes
 
 
-def rate(algo_name: str, runs: int, steps: int, repeats: int) -> float:
-    """Median runs x steps/s of ``runs`` runs (1: the plain program; more: stacked)."""
-    algo = get_algorithm(algo_name)
+def rates(algo_name: str, runs_list: list[int], steps: int, repeats: int) -> dict[int, float]:
+    """Median runs x steps/s for each K in ``runs_list`` (1: the plain program; more: stacked,
+    `dtql bench`'s measurement)."""
     cfg = run_config("hopper-medium-v2", algo_name).learner
-    data = synthetic_data(100_000, 11, 3)
-    states = [algo.init(jax.random.key(seed), cfg, 11, 3, 1.0) for seed in range(runs)]
-
-    def call(state, repeat, n):
-        keys = jax.random.split(jax.random.key(100 + repeat), runs)
-        if runs == 1:
-            return run_steps_jit(algo.train_step, state, data, keys[0], cfg, n)
-        return run_steps_stacked_jit(algo.train_step, state, data, keys, {}, cfg, n)
-
-    state = states[0] if runs == 1 else stack_states(states)
-    state, metrics = call(state, 0, 5)
-    jax.block_until_ready(metrics)
-    rates = []
-    for repeat in range(repeats):
-        started = time.perf_counter()
-        state, metrics = call(state, 1 + repeat, steps)
-        jax.block_until_ready(metrics)
-        rates.append(runs * steps / (time.perf_counter() - started))
-    return statistics.median(rates)
+    one = update_speed(algo_name, cfg, DIMS, steps, repeats).steps_per_s
+    return {
+        runs: one
+        if runs == 1
+        else stacked_speed(algo_name, cfg, DIMS, runs, steps, repeats, one).stacked_run_steps_per_s
+        for runs in runs_list
+    }
 
 
 def child(args: argparse.Namespace) -> None:
@@ -60,8 +48,8 @@ def child(args: argparse.Namespace) -> None:
     os.sched_setaffinity(0, {args.core})  # before JAX's CPU backend sizes its thread pool
     algo = get_algorithm(args.algo)
     cfg = run_config("hopper-medium-v2", args.algo).learner
-    data = synthetic_data(100_000, 11, 3)
-    state = algo.init(jax.random.key(args.core), cfg, 11, 3, 1.0)
+    data = synthetic_data(100_000, *DIMS)
+    state = algo.init(jax.random.key(args.core), cfg, *DIMS, 1.0)
     state, metrics = run_steps_jit(algo.train_step, state, data, jax.random.key(0), cfg, 5)
     jax.block_until_ready(metrics)
     print("ready", flush=True)
@@ -113,10 +101,9 @@ def main() -> None:
     )
     print("| how | runs | runs x steps/s | vs one run |")
     print("| --- | --- | --- | --- |")
-    one = None
-    for runs in (int(k) for k in args.runs.split(",")):
-        value = rate(args.algo, runs, args.steps, args.repeats)
-        one = value if one is None and runs == 1 else one
+    measured = rates(args.algo, [int(k) for k in args.runs.split(",")], args.steps, args.repeats)
+    one = measured.get(1)
+    for runs, value in measured.items():
         how = "one run, all threads" if runs == 1 else "stacked (vmap), one program"
         ratio = f"{value / one:.2f}x" if one else "n/a"
         print(f"| {how} | {runs} | {value:.1f} | {ratio} |", flush=True)

@@ -8,6 +8,7 @@ import pytest
 from dtql.algos import get_algorithm
 from dtql.algos.common import Batch, build_networks, run_steps, run_steps_jit
 from dtql.algos.policies import (
+    act_mean,
     acting_params,
     actions_from_noise,
     sample_candidates,
@@ -271,3 +272,17 @@ def test_diffusion_acting_needs_a_behaviour_model_and_critics():
     for name in ("iql", "bc"):
         with pytest.raises(RunError, match="act_mode=diffusion needs a behaviour diffusion"):
             check_act_mode(get_algorithm(name), "diffusion")
+
+
+def test_each_way_of_acting_is_passed_only_the_parameters_it_reads():
+    cfg = tiny_config("dtql")
+    acting = acting_params(
+        get_algorithm("dtql").init(jax.random.key(0), cfg, OBS_DIM, ACT_DIM, 1.0)
+    )
+    assert acting.policy is not None and acting.target_q is not None
+    mean = acting.needed_for("mean")
+    assert mean.target_q is None and mean.diffusion is None and mean.policy is acting.policy
+    diffusion = acting.needed_for("diffusion")
+    assert diffusion.policy is None and diffusion.diffusion is acting.diffusion
+    obs = tiny_data().observations[:3]
+    np.testing.assert_array_equal(act_mean(mean, obs, cfg), act_mean(acting, obs, cfg))

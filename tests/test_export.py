@@ -212,6 +212,8 @@ def test_a_file_that_fails_the_check_is_not_kept(exported, tmp_path, monkeypatch
 
 def test_the_docs_snippet_acts_in_gymnasium_with_onnxruntime_alone(exported, tmp_path):
     (code,) = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.S)
+    readme = (DOCS.parent.parent / "README.md").read_text()
+    assert code in re.findall(r"```python\n(.*?)```", readme, re.S)  # the README shows it too
     assert "dtql" not in code.replace("dtql export", "")
     body = [line for line in code.splitlines() if line and not line.startswith("import ")]
     assert len(body) <= 10  # the ten-line use the README promises

@@ -143,6 +143,12 @@ def test_eval_command_reevaluates_the_latest_checkpoint(finished_run, capsys):
     assert result["step"] == 300 and result["episodes"] == 3 and result["act_mode"] == "mean"
     assert main(["eval", str(finished_run), "--episodes", "2", "--act-mode", "candidates"]) == 0
     assert "act_mode candidates" in capsys.readouterr().out
+    # Iterative sampling from the behaviour diffusion model, with its settings replaced.
+    flags = ["--act-mode", "diffusion", "--diffusion-candidates", "1"]
+    assert main(["eval", str(finished_run), "--episodes", "2", *flags, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["act_mode"] == "diffusion" and result["diffusion_candidates"] == 1
+    assert result["diffusion_sampling_steps"] == 5
 
 
 def test_results_use_one_vocabulary_everywhere(finished_run, capsys):

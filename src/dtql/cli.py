@@ -138,6 +138,11 @@ class EvalArgs:
     act_mode: Literal["mean", "candidates", "diffusion"] | None = None
     """How to act (default: the run's act_mode); diffusion: iterative sampling from the behaviour
     diffusion model, IDQL's way, to compare with the one-step policy."""
+    diffusion_candidates: int | None = None
+    """act_mode diffusion: samples per state, the best by min Q (default: the run's, 64); 1
+    samples the behaviour model alone."""
+    diffusion_sampling_steps: int | None = None
+    """act_mode diffusion: EDM sampler steps (default: the run's, 5)."""
     json: bool = False
     """Print one JSON object instead of a line of text."""
 
@@ -146,7 +151,13 @@ def cmd_eval(argv: list[str]) -> int:
     from dtql.run.acting import evaluate_run
 
     args = tyro.cli(EvalArgs, args=argv, prog="dtql eval")
-    result = evaluate_run(args.run_dir, episodes=args.episodes, act_mode=args.act_mode)
+    result = evaluate_run(
+        args.run_dir,
+        episodes=args.episodes,
+        act_mode=args.act_mode,
+        diffusion_candidates=args.diffusion_candidates,
+        diffusion_sampling_steps=args.diffusion_sampling_steps,
+    )
     if args.json:
         print(json.dumps(result))
     else:

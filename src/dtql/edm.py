@@ -123,12 +123,16 @@ def weighted_denoising_loss(
 # --- sampling: iterative denoising from the behaviour model (acting the IDQL way) --------------
 
 
-def sampling_sigmas(steps: int, cfg: EDMConfig, rho: float = 7.0) -> jax.Array:
-    """EDM's time steps: ``steps`` noise levels from sigma_max down to sigma_min, spaced
-    uniformly in sigma^(1/rho) (Karras et al. 2022, Eq. 5), then a final 0. Returns [steps + 1]."""
+def sampling_sigmas(
+    steps: int, cfg: EDMConfig, sigma_max: float | None = None, rho: float = 7.0
+) -> jax.Array:
+    """EDM's time steps: ``steps`` noise levels from ``sigma_max`` (default cfg.sigma_max) down
+    to sigma_min, spaced uniformly in sigma^(1/rho) (Karras et al. 2022, Eq. 5), then a final 0.
+    Returns [steps + 1]."""
     i = jnp.arange(steps)
     ramp = i / max(steps - 1, 1)
-    lo, hi = cfg.sigma_min ** (1 / rho), cfg.sigma_max ** (1 / rho)
+    sigma_max = cfg.sigma_max if sigma_max is None else sigma_max
+    lo, hi = cfg.sigma_min ** (1 / rho), sigma_max ** (1 / rho)
     sigmas = (hi + ramp * (lo - hi)) ** rho
     return jnp.concatenate([sigmas, jnp.zeros(1)])
 
@@ -140,15 +144,17 @@ def sample_actions_edm(
     steps: int,
     cfg: EDMConfig,
     max_action: float,
+    sigma_max: float | None = None,
 ) -> jax.Array:
     """Actions drawn from the diffusion model by EDM's deterministic sampler (Karras et al.
     2022, Algorithm 1: Heun's second-order steps, Euler on the last one): ``2 steps - 1``
     evaluations of the denoiser. ``noise`` ~ N(0, I) of the actions' shape [..., A] (scaled by
-    sigma_max here); ``states`` broadcast against it ([n, 1, S] for N candidates per state).
+    the first sigma here); ``states`` broadcast against it ([n, 1, S] for N candidates per state).
     Denoised estimates are bounded as in the losses (``bound_denoised``); the result is clipped
-    to the action bounds.
+    to the action bounds. ``sigma_max`` starts the schedule lower than cfg.sigma_max (see
+    ``sampling_sigmas``).
     """
-    sigmas = sampling_sigmas(steps, cfg)
+    sigmas = sampling_sigmas(steps, cfg, sigma_max)
 
     def derivative(a: jax.Array, sigma: jax.Array) -> jax.Array:
         # One sigma for every action: its time embedding is computed once and broadcast.

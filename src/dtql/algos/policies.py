@@ -188,6 +188,22 @@ class ActingParams:
     act_dim: int = struct.field(pytree_node=False)
     max_action: float = struct.field(pytree_node=False)
 
+    def needed_for(self, act_mode: str) -> ActingParams:
+        """Only what ``act_mode`` reads (the rest None): fewer leaves to pass on each call,
+        which is most of the cost of a batch-1 action."""
+        reads = ACT_MODE_READS[act_mode]
+        return self.replace(
+            **{name: None for name in ("policy", "target_q", "diffusion") if name not in reads}
+        )
+
+
+# The parameters each way of acting reads.
+ACT_MODE_READS = {
+    "mean": ("policy",),
+    "candidates": ("policy", "target_q"),
+    "diffusion": ("diffusion", "target_q"),
+}
+
 
 def acting_params(state: Any) -> ActingParams:
     """The ``ActingParams`` of any algorithm's state (stacked states give stacked params)."""
@@ -237,5 +253,6 @@ def act_diffusion(
         agent.diffusion_sampling_steps,
         agent.edm,
         acting.max_action,
+        agent.diffusion_sampling_sigma_max,
     )
     return select_by_q(nets, acting.target_q, observations, candidates, key=None)

@@ -17,7 +17,7 @@ import numpy as np
 
 from dtql.algos import Algorithm, get_algorithm
 from dtql.algos.policies import acting_params
-from dtql.config import RunConfig
+from dtql.config import RunConfig, replace
 from dtql.envs.registry import TaskSpec, get_task
 from dtql.evaluation import ActFn, EvalResult, evaluate, evaluate_many
 from dtql.run.resume import read_run_config, restore_state
@@ -46,12 +46,14 @@ def make_act_fn(algo: Algorithm, state: Any, cfg: RunConfig, key: jax.Array) -> 
     """A numpy act_fn for ``evaluate``: the jitted acting function of ``cfg.act_mode`` called
     with the state's ``ActingParams`` only; the keyed ways fold a call counter into ``key``."""
     fn, keyed = act_function(algo, cfg.act_mode)
-    act, acting, learner = _jitted(fn), acting_params(state), cfg.learner
+    act, learner = _jitted(fn), cfg.learner
+    acting = acting_params(state).needed_for(cfg.act_mode)
+    # Observations go in as numpy: jit transfers them itself, faster than jnp.asarray first.
     if not keyed:
-        return lambda obs: np.asarray(act(acting, jnp.asarray(obs), cfg=learner))
+        return lambda obs: np.asarray(act(acting, obs, cfg=learner))
     calls = itertools.count()
     return lambda obs: np.asarray(
-        act(acting, jnp.asarray(obs), jax.random.fold_in(key, next(calls)), cfg=learner)
+        act(acting, obs, jax.random.fold_in(key, next(calls)), cfg=learner)
     )
 
 
@@ -104,7 +106,7 @@ def run_group_evaluation(
         return jnp.asarray(obs).reshape(runs, envs_per_run, -1)
 
     fn, keyed = act_function(algo, first.act_mode)
-    act, acting = _stacked(fn, keyed), acting_params(states)
+    act, acting = _stacked(fn, keyed), acting_params(states).needed_for(first.act_mode)
     if not keyed:
 
         def act_fn(obs):
@@ -130,12 +132,25 @@ def run_group_evaluation(
     )
 
 
-def evaluate_run(run_dir: str, *, episodes: int | None = None, act_mode: str | None = None) -> dict:
-    """Re-evaluate the latest checkpoint of a run (``dtql eval``), in the result vocabulary."""
+def evaluate_run(
+    run_dir: str,
+    *,
+    episodes: int | None = None,
+    act_mode: str | None = None,
+    diffusion_candidates: int | None = None,
+    diffusion_sampling_steps: int | None = None,
+) -> dict:
+    """Re-evaluate the latest checkpoint of a run (``dtql eval``), in the result vocabulary;
+    the acting settings given replace the run's."""
     path = Path(run_dir)
     cfg = read_run_config(path)
     if act_mode is not None:
         cfg = dataclasses.replace(cfg, act_mode=act_mode)
+    acting = {
+        "learner.agent.diffusion_candidates": diffusion_candidates,
+        "learner.agent.diffusion_sampling_steps": diffusion_sampling_steps,
+    }
+    cfg = replace(cfg, **{key: value for key, value in acting.items() if value is not None})
     check_config(cfg)
     task = get_task(cfg.task)
     spaces = task_spaces(task)
@@ -143,10 +158,15 @@ def evaluate_run(run_dir: str, *, episodes: int | None = None, act_mode: str | N
     algo, episodes = get_algorithm(cfg.learner.algo), episodes or cfg.eval_episodes
     with jax.default_matmul_precision(cfg.matmul_precision):
         result = run_evaluation(algo, state, cfg, task, episodes=episodes, step=step)
+    summary = result.summary()
+    if cfg.act_mode == "diffusion":
+        agent = cfg.learner.agent
+        summary["diffusion_candidates"] = agent.diffusion_candidates
+        summary["diffusion_sampling_steps"] = agent.diffusion_sampling_steps
     return {
         "run_dir": str(path),
         "task": task.name,
         "algo": cfg.learner.algo,
         "step": step,
-        **result.summary(),
+        **summary,
     }

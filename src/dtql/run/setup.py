@@ -101,6 +101,11 @@ def check_config(cfg: RunConfig) -> None:
         "agent.diffusion_candidates": learner.agent.diffusion_candidates,
         "agent.diffusion_sampling_steps": learner.agent.diffusion_sampling_steps,
     }
+    if not learner.agent.diffusion_sampling_sigma_max > 0:
+        raise RunError(
+            f"config: agent.diffusion_sampling_sigma_max="
+            f"{learner.agent.diffusion_sampling_sigma_max}, expected a number > 0"
+        )
     for name, value in positive.items():
         if value < 1:
             raise RunError(f"config: {name}={value}, expected an integer >= 1")

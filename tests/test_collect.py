@@ -183,6 +183,56 @@ def test_resume_with_a_larger_budget_trains_on_in_a_grown_buffer(run, tmp_path):
     assert info["transitions"] == MEDIUM_STEP  # the buffer up to the medium snapshot
 
 
+@pytest.mark.slow
+def test_saved_policies_regenerate_the_sac_runs_datasets_exactly(run, tmp_path, capsys):
+    policies = tmp_path / "policies"
+    save = tiny_args(run["out"], levels=",".join(LEVELS), save_policies=str(policies))
+    assert run_collect(save) == 0
+    assert "expert: skipped: the final SAC policy" in capsys.readouterr().out
+    assert sorted(p.name for p in policies.iterdir()) == [
+        "hopper-medium-replay.json",
+        "hopper-medium-replay.safetensors",
+        "hopper-medium.json",
+        "hopper-medium.safetensors",
+        "hopper-random.json",
+    ]
+    replay = json.loads((policies / "hopper-medium-replay.json").read_text())
+    assert replay["rows"] == MEDIUM_STEP and replay["seed"] == 0 and replay["reseeds"] == []
+    provenance = json.loads((policies / "hopper-medium.json").read_text())["provenance"]
+    assert provenance["sac_step"] == MEDIUM_STEP and provenance["level"] == "medium"
+    assert (
+        provenance["evaluation"]
+        == json.loads((run["out"] / "sac" / "state.json").read_text())["medium"]
+    )
+    assert provenance["snapshot"]["file"].endswith("policy_medium.zip")
+    assert "--save-policies" in provenance["command"]
+    assert provenance["sac_rerun_command"].startswith(
+        "dtql collect Hopper-v5 --levels medium-replay"
+    )
+    assert provenance["sac_command"].startswith("dtql collect Hopper-v5 --out ")
+    assert provenance["versions"]["stable-baselines3"] and provenance["versions"]["torch"]
+
+    # The same policies, seed and sizes from the files: the SAC run's datasets, bit for bit.
+    again = CollectArgs(
+        env_id="Hopper-v5",
+        out=str(tmp_path / "again"),
+        levels="random,medium,medium-replay",
+        transitions=TRANSITIONS,
+        num_envs=4,
+        from_policies=True,
+        policies=str(policies),
+        progress_bar=False,
+    )
+    assert run_collect(again) == 0
+    for level in ("random", "medium", "medium-replay"):
+        ours = load_dataset(minari_folder(tmp_path / "again", level))
+        theirs = load_dataset(minari_folder(run["out"], level))
+        for field in ("observations", "actions", "rewards", "next_observations"):
+            np.testing.assert_array_equal(getattr(ours, field), getattr(theirs, field))
+        np.testing.assert_array_equal(ours.terminals, theirs.terminals)
+        np.testing.assert_array_equal(ours.timeouts, theirs.timeouts)
+
+
 # The evaluation records as an earlier dtql collect wrote them (before they used SUMMARY_KEYS).
 OLD_RECORD_KEYS = (
     "step",

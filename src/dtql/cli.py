@@ -29,7 +29,8 @@ USAGE = """usage: dtql {train,eval,sweep,report,presets,data,toy,collect,bench,e
   presets   list the task presets (the paper's Table 4), one a line [--algo iql]
   data      `dtql data info PATH_OR_ID [--json]`: what a dataset holds
   toy       the 2D bandit experiments (Figures 1, 2, 3, 6)
-  collect   make D4RL-style datasets with an online SAC agent (needs dtql[collect])
+  collect   make D4RL-style datasets with an online SAC agent (needs dtql[collect]),
+            or from the shipped behaviour policies (--from-policies, no torch)
   bench     how fast training and acting are on this machine, and the speed targets
   export    `dtql export RUN_DIR --out policy.onnx`: the one-step policy as ONNX
 
@@ -201,7 +202,8 @@ class DataInfoArgs:
     """Summarise a dataset: transitions, episodes, terminals, timeouts, dims and returns."""
 
     dataset: tyro.conf.Positional[str]
-    """D4RL .hdf5 path or name, Minari id or folder, or .npz file."""
+    """D4RL .hdf5 path or name, Minari id or folder, .npz file, or a `dtql collect` dataset
+    (dtql/<env>-<level>-v0 or its D4RL name) in $DTQL_DATASETS_DIR (~/.dtql/datasets)."""
     task: str | None = None
     """Task whose observation mapping to apply (needed for dict observations, e.g. AntMaze)."""
     json: bool = False

@@ -1,5 +1,9 @@
 """`dtql collect`'s arguments and their checks: CollectArgs, the constants of the protocol (levels,
 supported envs, seed offsets), the names and paths of what it writes, and the --out folder checks.
+
+The names (dtql/<env>-<level>-v0) and the --out layout are defined beside their reader, in
+`dtql.data.collected`, so that `dtql train --task` and `dtql data info` find what this command
+writes.
 """
 
 from __future__ import annotations
@@ -12,19 +16,23 @@ from typing import Annotated
 
 import tyro
 
+from dtql.data.collected import (
+    COLLECTED_ENV_IDS,
+    COLLECTED_LEVELS,
+    COLLECTED_NAMESPACE,
+    COLLECTED_VERSION,
+    collect_out_paths,
+    collected_dataset_id,
+    local_datasets_dir,
+)
 from dtql.envs.registry import TaskSpec, UnknownTaskError, get_task
 
-LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
-NAMESPACE = "dtql"
-DATASET_VERSION = 0
+LEVELS = COLLECTED_LEVELS
+NAMESPACE = COLLECTED_NAMESPACE
+DATASET_VERSION = COLLECTED_VERSION
 
 # Gymnasium id -> the environment name used in dataset ids and in the task registry.
-SUPPORTED_ENVS = {
-    "Hopper-v5": "hopper",
-    "HalfCheetah-v5": "halfcheetah",
-    "Walker2d-v5": "walker2d",
-    "Ant-v5": "ant",
-}
+SUPPORTED_ENVS = {env_id: name for name, env_id in COLLECTED_ENV_IDS.items()}
 
 EVAL_SEED_OFFSET = 10_000
 COLLECT_SEED_OFFSETS = {"random": 20_000, "medium": 30_000, "expert": 40_000}
@@ -40,8 +48,10 @@ class CollectArgs:
 
     env_id: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="ENV_ID")]
     """Gymnasium MuJoCo env: Hopper-v5, HalfCheetah-v5, Walker2d-v5 or Ant-v5."""
-    out: str
-    """Folder for everything this command writes: SAC checkpoints, datasets, summary.json."""
+    out: str | None = None
+    """Folder for everything this command writes: SAC checkpoints, datasets, summary.json
+    (default $DTQL_DATASETS_DIR/<env>, i.e. ~/.dtql/datasets/<env>, where `dtql train --task`
+    and `dtql data info` find the datasets by name). With --save-policies: the SAC run to read."""
     levels: str = "random,medium,medium-replay,expert,medium-expert"
     """Comma-separated datasets to make."""
     transitions: int = 1_000_000
@@ -52,8 +62,9 @@ class CollectArgs:
     """SAC training budget in env steps (also the replay buffer's size)."""
     learning_starts: int = 10_000
     """Uniformly random warm-up steps before SAC's first update (rl-baselines3-zoo's value)."""
-    eval_every: int = 5_000
-    """Evaluate the SAC policy every this many env steps (candidates for the medium snapshot)."""
+    eval_every: int = 1_000
+    """Evaluate the SAC policy every this many env steps (candidates for the medium snapshot):
+    often, so that medium is the first policy to reach 1/3 of expert, not a later jump past it."""
     eval_episodes: int = 10
     """Episodes per evaluation, run on parallel envs with the stochastic policy."""
     medium_fraction: float = 1 / 3
@@ -70,6 +81,18 @@ class CollectArgs:
     """Continue the SAC run saved in OUT/sac and keep datasets already written in OUT."""
     progress_bar: bool = True
     """Show tqdm progress bars for SAC training and collection."""
+    from_policies: bool = False
+    """Make the datasets from behaviour-policy files instead of a SAC run (no SAC, no torch;
+    deterministic for --seed): the files shipped with dtql, or those in --policies. medium-replay
+    is replayed from the SAC run's actions (<env>-medium-replay); without that file it is
+    skipped with the seeded SAC rerun that makes it."""
+    policies: str | None = None
+    """With --from-policies: the folder of the <env>-<level>.json/.safetensors files (default:
+    those shipped in dtql/assets/policies)."""
+    save_policies: str | None = None
+    """Write the behaviour policies of the SAC run in OUT/sac that --levels needs (random,
+    medium, expert, and medium-replay as the run's actions) to this folder as
+    <env>-<level>.json/.safetensors, then exit: no training, no datasets."""
 
 
 def parse_levels(levels: str) -> list[str]:
@@ -108,17 +131,22 @@ def resolve_env(env_id: str) -> tuple[TaskSpec, str]:
 
 def dataset_id(env_name: str, level: str) -> str:
     """Minari id of a generated dataset, e.g. 'dtql/hopper-medium-v0'."""
-    return f"{NAMESPACE}/{env_name}-{level}-v{DATASET_VERSION}"
+    return collected_dataset_id(env_name, level)
+
+
+def out_dir(args: CollectArgs, env_name: str) -> Path:
+    """--out, or the local datasets folder of the env ($DTQL_DATASETS_DIR/<env>)."""
+    return Path(args.out).expanduser() if args.out else local_datasets_dir() / env_name
 
 
 def minari_dataset_dir(out: Path, env_name: str, level: str) -> Path:
     """out/minari/dtql/<env>-<level>-v0: the folder holding data/ and collect_info.json."""
-    return out / "minari" / dataset_id(env_name, level)
+    return collect_out_paths(out, env_name, level)[0]
 
 
 def d4rl_file(out: Path, env_name: str, level: str) -> Path:
     """out/d4rl/<env>-<level>-v0.hdf5: the D4RL-layout copy written with --hdf5."""
-    return out / "d4rl" / f"{env_name}-{level}-v{DATASET_VERSION}.hdf5"
+    return collect_out_paths(out, env_name, level)[1]
 
 
 def dataset_complete(out: Path, env_name: str, level: str, hdf5: bool) -> bool:
@@ -129,9 +157,9 @@ def dataset_complete(out: Path, env_name: str, level: str, hdf5: bool) -> bool:
 
 def regenerate_command(args: CollectArgs) -> str:
     """The `dtql collect` command line that reproduces `args` (defaults left out, no --resume)."""
-    parts = ["dtql", "collect", args.env_id, "--out", args.out]
+    parts = ["dtql", "collect", args.env_id]
     for f in dataclasses.fields(CollectArgs):
-        if f.name in ("env_id", "out", "resume", "progress_bar"):
+        if f.name in ("env_id", "resume", "progress_bar"):
             continue
         value = getattr(args, f.name)
         if value == f.default:
@@ -147,8 +175,33 @@ def regenerate_command(args: CollectArgs) -> str:
 # --------------------------------------------------------------------------- checks
 
 
+# Flags of the SAC run, which --from-policies does not make (its policies are made already).
+SAC_FLAGS = (
+    "sac_steps",
+    "learning_starts",
+    "eval_every",
+    "eval_episodes",
+    "medium_fraction",
+    "expert_fraction",
+    "checkpoint_every",
+)
+
+
 def check_args(args: CollectArgs) -> None:
-    """Counts must be >= 1 (learning_starts >= 0), the fractions in [0, 2]."""
+    """Counts must be >= 1 (learning_starts >= 0), the fractions in [0, 2], and the modes
+    (SAC run, --from-policies, --save-policies) not mixed."""
+    if args.from_policies and args.save_policies is not None:
+        raise CollectError("--from-policies and --save-policies exclude each other, expected one")
+    if args.policies is not None and not args.from_policies:
+        raise CollectError("--policies is read only with --from-policies, expected both or neither")
+    if args.from_policies:
+        defaults = {f.name: f.default for f in dataclasses.fields(CollectArgs)}
+        for name in SAC_FLAGS:
+            if getattr(args, name) != defaults[name]:
+                raise CollectError(
+                    f"--{name.replace('_', '-')} sets the SAC run, which --from-policies does "
+                    "not make; expected it left out"
+                )
     positive = ("transitions", "sac_steps", "eval_every", "eval_episodes", "checkpoint_every")
     for name in (*positive, "num_envs"):
         if getattr(args, name) < 1:
@@ -165,10 +218,11 @@ def check_args(args: CollectArgs) -> None:
 
 
 def check_out(out: Path, args: CollectArgs, env_name: str, levels: list[str]) -> None:
-    """Refuse to mix a new run into an --out folder that holds an earlier one."""
+    """Refuse to mix a new run into an --out folder that holds an earlier one (--from-policies
+    makes no SAC run, so only its own datasets count)."""
     if args.resume:
         return
-    earlier = [out / "sac" / "state.json"]
+    earlier = [] if args.from_policies else [out / "sac" / "state.json"]
     earlier += [minari_dataset_dir(out, env_name, level) for level in levels]
     earlier += [d4rl_file(out, env_name, level) for level in levels]
     found = [str(p) for p in earlier if p.exists()]

@@ -1,5 +1,7 @@
 """How a dataset was made: the provenance record stored in its metadata.json ("dtql_collect"),
-collect_info.json and the .hdf5's metadata, with the library versions and the machine."""
+collect_info.json and the .hdf5's metadata, with the library versions and the machine. Where the
+behaviour policies came from (this command's SAC run, or policy files) is the source's part of
+the record (see ``sources``)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from dtql.collect.args import (
-    COLLECT_SEED_OFFSETS,
-    EVAL_SEED_OFFSET,
-    CollectArgs,
-    dataset_id,
-    regenerate_command,
-)
-from dtql.collect.sac import SAC_KWARGS, SacRun
+from dtql.collect.args import COLLECT_SEED_OFFSETS, CollectArgs, dataset_id, regenerate_command
+from dtql.collect.policies import ACTION_NOISE_KEY
 from dtql.data.transitions import Transitions
 from dtql.envs.registry import TaskSpec, normalized_score
 
@@ -34,13 +30,16 @@ def provenance(
     env_name: str,
     level: str,
     data: Transitions,
-    trainer: SacRun,
     behaviour: list[dict[str, Any]],
     collection: dict[str, Any],
     collection_wall_s: float,
+    origin: dict[str, Any],
+    seeds: dict[str, int],
 ) -> dict[str, Any]:
-    """How a dataset was made: stored in metadata.json ("dtql_collect") and collect_info.json."""
-    state = trainer.state
+    """How a dataset was made: stored in metadata.json ("dtql_collect") and collect_info.json.
+
+    `origin` is the source's part (the SAC run and its thresholds, or the policy files) and
+    `seeds` its seeds (the collection seeds are added here)."""
     return_mean = float(np.mean(data.episode_returns))
     return {
         "format_version": 1,
@@ -58,38 +57,35 @@ def provenance(
         "dataset_normalized_score": float(normalized_score(task, return_mean)),
         "subsampled": False,
         "behaviour_policy": behaviour,
-        "medium_fraction": args.medium_fraction,
-        "medium_threshold_return": trainer.medium_threshold,
-        "expert_fraction": args.expert_fraction,
-        "expert_threshold_return": trainer.expert_threshold,
-        "sac": {
-            "library": "stable-baselines3",
-            "seed": args.seed,
-            "steps_trained": int(state["num_timesteps"]),
-            "budget": args.sac_steps,
-            "learning_starts": args.learning_starts,
-            "hyperparameters": SAC_KWARGS,
-            "eval_every": args.eval_every,
-            "eval_episodes": args.eval_episodes,
-            "train_wall_time_s": round(float(state["train_wall_time_s"]), 1),
-            "resumed": int(state.get("resumed", 0)),
-            "torch_threads": trainer.torch.get_num_threads(),
-        },
+        **origin,
         "collection": {**collection, "wall_time_s": round(collection_wall_s, 1)},
-        # SAC training up to the (last) behaviour snapshot, plus this dataset's collection.
+        # SAC training up to the (last) behaviour snapshot, plus this dataset's collection: the
+        # time to make the dataset from nothing (from policy files it takes the collection only).
         "generation_wall_time_s": round(
-            max(b["evaluation"].get("sac_wall_time_s", 0.0) for b in behaviour) + collection_wall_s,
+            max((b.get("evaluation") or {}).get("sac_wall_time_s", 0.0) for b in behaviour)
+            + collection_wall_s,
             1,
         ),
         "seeds": {
-            "sac": args.seed,
-            "eval": args.seed + EVAL_SEED_OFFSET,
+            **seeds,
             **{f"collect_{k}": args.seed + v for k, v in COLLECT_SEED_OFFSETS.items()},
         },
         "versions": library_versions(),
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "command": regenerate_command(args),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def collection_record(args: CollectArgs, parts: list[str]) -> dict[str, Any]:
+    """How the transitions of a policy level were drawn (the record's "collection")."""
+    return {
+        "source": "stochastic actions of the behaviour policy",
+        "num_envs": min(args.num_envs, args.transitions),
+        "seeds": [args.seed + COLLECT_SEED_OFFSETS[p] for p in parts],
+        "transitions_per_policy": args.transitions,
+        # env i is reset with seed + i; the actions' noise is drawn from this numpy stream.
+        "action_noise": f"numpy PCG64(SeedSequence(seed, spawn_key={ACTION_NOISE_KEY}))",
     }
 
 

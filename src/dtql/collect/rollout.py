@@ -64,18 +64,20 @@ def collect(
     shares[: transitions % n] += 1
     envs = make_env(task, n)  # SAME_STEP autoreset: every step is a real transition
     space = envs.single_action_space
-    obs_dim, act_dim = task.obs_dim, task.act_dim
-    rows = [
-        {
-            "observations": np.zeros((share, obs_dim), np.float32),
-            "next_observations": np.zeros((share, obs_dim), np.float32),
-            "actions": np.zeros((share, act_dim), np.float32),
-            "rewards": np.zeros(share, np.float32),
-            "terminals": np.zeros(share, bool),
-            "timeouts": np.zeros(share, bool),
-        }
-        for share in shares
-    ]
+    # One [n, longest share, ...] block per field: env i's row r is [i, r], so a step's rows are
+    # written with one fancy-indexed assignment per field rather than a Python loop over envs.
+    fields = {
+        "observations": ((task.obs_dim,), np.float32),
+        "next_observations": ((task.obs_dim,), np.float32),
+        "actions": ((task.act_dim,), np.float32),
+        "rewards": ((), np.float32),
+        "terminals": ((), bool),
+        "timeouts": ((), bool),
+    }
+    rows = {
+        key: np.zeros((n, int(shares.max()), *shape), dtype)
+        for key, (shape, dtype) in fields.items()
+    }
     counts = np.zeros(n, dtype=np.int64)
     bar = step_bar(transitions, desc, progress_bar)
     try:
@@ -89,14 +91,13 @@ def collect(
                 for i in np.flatnonzero(info["_final_obs"]):
                     final_obs[i] = info["final_obs"][i]
             active = np.flatnonzero(counts < shares)
-            for i in active:
-                row, env_rows = counts[i], rows[i]
-                env_rows["observations"][row] = obs[i]
-                env_rows["next_observations"][row] = final_obs[i]
-                env_rows["actions"][row] = actions[i]
-                env_rows["rewards"][row] = rewards[i]
-                env_rows["terminals"][row] = terminated[i]
-                env_rows["timeouts"][row] = truncated[i] and not terminated[i]
+            at = (active, counts[active])
+            rows["observations"][at] = obs[active]
+            rows["next_observations"][at] = final_obs[active]
+            rows["actions"][at] = actions[active]
+            rows["rewards"][at] = rewards[active]
+            rows["terminals"][at] = terminated[active]
+            rows["timeouts"][at] = truncated[active] & ~terminated[active]
             counts[active] += 1
             bar.update(len(active))
             obs = next_obs
@@ -104,7 +105,10 @@ def collect(
         bar.close()
         envs.close()
 
-    for env_rows in rows:  # the stream's last episode is cut at the share
-        env_rows["timeouts"][-1] = not env_rows["terminals"][-1]
-    arrays = {key: np.concatenate([r[key] for r in rows]) for key in rows[0]}
+    last = (np.arange(n), shares - 1)  # the stream's last episode is cut at the share
+    rows["timeouts"][last] = ~rows["terminals"][last]
+    arrays = {
+        key: np.concatenate([block[i, :share] for i, share in enumerate(shares)])
+        for key, block in rows.items()
+    }
     return transitions_from_rows(**arrays, source=f"{task.env_id} collection")

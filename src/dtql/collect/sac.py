@@ -282,28 +282,30 @@ class SacRun:
 
     def replay_transitions(self, steps: int) -> Transitions:
         """The first `steps` rows of the replay buffer as episodes (the last one cut: timeout)."""
-        buffer = self.model.replay_buffer
-        if buffer_rows(buffer) < steps:
-            raise RuntimeError(
-                f"replay buffer holds {buffer_rows(buffer)} rows, expected >= {steps}"
-            )
-        dones = buffer.dones[:steps, 0] > 0
-        timeouts = dones & (buffer.timeouts[:steps, 0] > 0)
-        terminals = dones & ~timeouts
-        timeouts[-1] = not terminals[-1]
-        actions = self.model.policy.unscale_action(buffer.actions[:steps, 0])
-        return transitions_from_rows(
-            observations=buffer.observations[:steps, 0],
-            actions=actions,
-            rewards=buffer.rewards[:steps, 0],
-            next_observations=buffer.next_observations[:steps, 0],
-            terminals=terminals,
-            timeouts=timeouts,
-            source="sac replay buffer",
-        )
+        return buffer_transitions(self.model.replay_buffer, steps, self.model.policy.unscale_action)
 
 
 # --------------------------------------------------------------------------- replay buffer
+
+
+def buffer_transitions(buffer: Any, steps: int, unscale: Any) -> Transitions:
+    """The first `steps` rows of an SB3 replay buffer as episodes (the last one cut: timeout);
+    `unscale` maps the buffer's [-1, 1] actions to the env's (the policy's unscale_action)."""
+    if buffer_rows(buffer) < steps:
+        raise RuntimeError(f"replay buffer holds {buffer_rows(buffer)} rows, expected >= {steps}")
+    dones = buffer.dones[:steps, 0] > 0
+    timeouts = dones & (buffer.timeouts[:steps, 0] > 0)
+    terminals = dones & ~timeouts
+    timeouts[-1] = not terminals[-1]
+    return transitions_from_rows(
+        observations=buffer.observations[:steps, 0],
+        actions=unscale(buffer.actions[:steps, 0]),
+        rewards=buffer.rewards[:steps, 0],
+        next_observations=buffer.next_observations[:steps, 0],
+        terminals=terminals,
+        timeouts=timeouts,
+        source="sac replay buffer",
+    )
 
 
 def grown_buffer(buffer: Any, size: int) -> Any:

@@ -1,6 +1,8 @@
 """`load_dataset`: one entry point that finds a dataset by path or name and picks its reader.
 
-Nothing here downloads: a name is looked up in D4RL's and Minari's local folders only.
+Nothing here downloads: a name is looked up in D4RL's and Minari's local folders, and in the
+folder of local `dtql collect` datasets ($DTQL_DATASETS_DIR, default ~/.dtql/datasets; see
+`dtql.data.collected`), only.
 """
 
 from __future__ import annotations
@@ -10,6 +12,12 @@ from pathlib import Path
 
 from dtql.data import d4rl, npz
 from dtql.data import minari as minari_reader
+from dtql.data.collected import (
+    collect_command,
+    collect_out_paths,
+    collected_dataset_for,
+    local_datasets_dir,
+)
 from dtql.data.transitions import DatasetError, ObsAdapter, Transitions, validate_transitions
 
 D4RL_SUFFIXES = (".hdf5", ".h5")
@@ -92,7 +100,19 @@ def _load_by_name(spec: str, obs_adapter: ObsAdapter | None) -> Transitions:
         if data_dir is not None:
             return minari_reader.read_minari(data_dir, obs_adapter, source=spec)
         tried.append(f"Minari dataset {folder / 'data'}")
+    collected = collected_dataset_for(spec)
+    hint = ""
+    if collected is not None:
+        folder, file = collect_out_paths(local_datasets_dir() / collected[0], *collected)
+        if minari_reader.minari_data_dir(folder) is not None:
+            return minari_reader.read_minari(
+                minari_reader.minari_data_dir(folder), obs_adapter, source=spec
+            )
+        if file.is_file():
+            return d4rl.read_d4rl(file, obs_adapter, source=spec)
+        tried += [f"local dtql dataset {folder / 'data'}", f"local dtql file {file}"]
+        hint = f"; make the local one with `{collect_command(*collected)}`"
     raise DatasetError(
         f"{spec}: dataset not found, expected one of: {'; '.join(tried)} "
-        "(set D4RL_DATASET_DIR or MINARI_DATASETS_PATH, or pass a path)"
+        f"(set D4RL_DATASET_DIR, MINARI_DATASETS_PATH or DTQL_DATASETS_DIR, or pass a path){hint}"
     )

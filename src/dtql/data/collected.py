@@ -1,0 +1,63 @@
+"""Names and places of the datasets `dtql collect` makes, beside the reader that finds them.
+
+A collected dataset is ``dtql/<environment>-<level>-v0``: D4RL's locomotion level names on the
+Gymnasium v5 envs, in the Minari namespace "dtql", version 0 because they are not D4RL's v2
+data. ``dtql collect ENV`` writes by default to ``$DTQL_DATASETS_DIR/<environment>`` (default
+~/.dtql/datasets/<environment>) as ``minari/dtql/<environment>-<level>-v0/`` (and
+``d4rl/<environment>-<level>-v0.hdf5`` with --hdf5). There, `load_dataset` finds it by that id
+or by the D4RL name of the same level (``walker2d-medium-replay-v2``) when D4RL's and Minari's own
+folders do not hold that name. Names are matched by their spelling alone (no task registry: the
+data layer knows no envs beyond these names).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+COLLECTED_NAMESPACE = "dtql"
+COLLECTED_VERSION = 0
+# The environment names of collected datasets, and the Gymnasium env each is made in.
+COLLECTED_ENV_IDS = {
+    "hopper": "Hopper-v5",
+    "halfcheetah": "HalfCheetah-v5",
+    "walker2d": "Walker2d-v5",
+    "ant": "Ant-v5",
+}
+COLLECTED_LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
+
+
+def collected_dataset_id(environment: str, level: str) -> str:
+    """The id of a `dtql collect` dataset, e.g. 'dtql/hopper-medium-v0'."""
+    return f"{COLLECTED_NAMESPACE}/{environment}-{level}-v{COLLECTED_VERSION}"
+
+
+def collected_dataset_for(name: str) -> tuple[str, str] | None:
+    """(environment, level) of the `dtql collect` dataset a name stands for, else None: the
+    dataset's own id ('dtql/walker2d-medium-replay-v0') or the D4RL name of the same level
+    ('walker2d-medium-replay-v2')."""
+    for environment in COLLECTED_ENV_IDS:
+        for level in COLLECTED_LEVELS:
+            if name in (collected_dataset_id(environment, level), f"{environment}-{level}-v2"):
+                return environment, level
+    return None
+
+
+def local_datasets_dir() -> Path:
+    """Where local `dtql collect` datasets live: $DTQL_DATASETS_DIR, default ~/.dtql/datasets."""
+    return Path(os.environ.get("DTQL_DATASETS_DIR", "~/.dtql/datasets")).expanduser()
+
+
+def collect_out_paths(out: Path, environment: str, level: str) -> tuple[Path, Path]:
+    """Where `dtql collect --out OUT` puts a level: the Minari dataset folder
+    OUT/minari/dtql/<environment>-<level>-v0 and the D4RL file OUT/d4rl/<...>-v0.hdf5."""
+    dataset = collected_dataset_id(environment, level)
+    return out / "minari" / dataset, out / "d4rl" / f"{dataset.rpartition('/')[2]}.hdf5"
+
+
+def collect_command(environment: str, level: str) -> str:
+    """The `dtql collect` command that makes a level in the local datasets folder."""
+    env_id = COLLECTED_ENV_IDS[environment]
+    if level == "medium-replay":  # SAC's replay buffer: a seeded SAC rerun always makes it
+        return f"dtql collect {env_id} --levels medium-replay"
+    return f"dtql collect {env_id} --from-policies --levels {level}"

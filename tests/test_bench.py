@@ -76,6 +76,7 @@ def test_cpu_targets_are_judged_on_one_core_against_their_limits():
         1,
         training=[{"algo": "dtql", "share_of_matmul_bound": 0.8}],
         acting={"latency": {"mean": {"median_s": 30e-6}, "candidates": {"median_s": 0.010}}},
+        # (no ONNX measured: the JAX action alone decides)
         torch={"update_ratio": 3.5, "candidates_ratio": 2.0},
         episodes={"mean": {"beyond_simulator_s": 0.1}},
     )
@@ -83,7 +84,7 @@ def test_cpu_targets_are_judged_on_one_core_against_their_limits():
     assert met == {
         "CPU: DTQL update's share of the matmul-bound rate": True,
         "CPU, 1 thread: DTQL update vs eager PyTorch (x)": True,
-        "CPU, 1 core: one-step action at batch 1 (us)": False,
+        "CPU, 1 core: one-step action at batch 1, JAX or ONNX (us)": False,
         "CPU, 1 core: candidate selection, 1024 samples (ms)": True,
         "CPU, 1 core: candidate selection vs eager PyTorch (x)": False,
         "CPU, 1 core: 1000-step episode beyond the simulator (s)": True,
@@ -120,3 +121,10 @@ def test_cli_exits_2_on_an_unknown_section(capsys):
     assert main(["bench", "--sections", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dtql bench: error: --sections") and "\n" not in err
+
+
+def test_the_faster_deployable_form_decides_the_action_latency_target():
+    latency = {"mean": {"median_s": 30e-6}, "onnx": {"median_s": 12e-6}}
+    rows = judge_targets(_report(1, acting={"latency": latency}), False, judged=True)
+    (action,) = [t for t in rows if "one-step action" in t["target"]]
+    assert action["value"] == pytest.approx(12.0) and action["met"] is True

@@ -48,8 +48,10 @@ def judge_targets(report: dict[str, Any], on_accelerator: bool, judged: bool) ->
         )
         rows.append(
             target(
-                "CPU, 1 core: one-step action at batch 1 (us)",
-                _us(latency.get("mean")),
+                # Either deployable form counts (issue 13: jitted over the policy's parameters,
+                # or the ONNX model): the faster one measured.
+                "CPU, 1 core: one-step action at batch 1, JAX or ONNX (us)",
+                _fastest_us(latency.get("mean"), latency.get("onnx")),
                 25.0,
                 "<=",
                 one_core,
@@ -105,6 +107,11 @@ def judge_targets(report: dict[str, Any], on_accelerator: bool, judged: bool) ->
             )
         )
     return rows
+
+
+def _fastest_us(*timings: dict | None) -> float | None:
+    measured = [_us(t) for t in timings if t is not None]
+    return min(measured) if measured else None
 
 
 def _us(timing: dict | None) -> float | None:

@@ -275,13 +275,24 @@ def test_sigterm_checkpoints_at_the_end_of_the_chunk_and_the_run_resumes_exactly
 
 
 def assert_close_rows(rows: list[dict], expected: list[dict]) -> None:
-    """Equal up to float32 reassociation: batched kernels sum in another order (measured 2e-6
-    relative over 300 steps and the evaluations; the bound leaves room)."""
+    """Equal up to float32 reassociation and constant folding: batched kernels sum in another
+    order, and stacked hyperparameters are arrays where a lone run folds constants (measured
+    up to 3e-5 relative in the losses over 300 steps; the bound leaves room).
+
+    A spread over episodes (``*_std``, ``*_stderr``) is held to the same 1e-3 of its mean's
+    scale rather than its own: episodes whose returns differ by 1e-4 relative move a spread
+    that is small against their mean by more than that (measured 3e-3 of a return_std of 0.56).
+    """
     assert [row["step"] for row in rows] == [row["step"] for row in expected]
     for row, want in zip(rows, expected, strict=True):
         for key, value in want.items():
-            if value is not None:
-                assert row[key] == pytest.approx(value, rel=1e-3, abs=1e-5), (row["step"], key)
+            if value is None:
+                continue
+            scale = abs(value)
+            if key.endswith(("_std", "_stderr")):
+                mean_key = key.rsplit("_", 1)[0] + "_mean"
+                scale = max(scale, abs(want.get(mean_key) or 0.0))
+            assert abs(row[key] - value) <= 1e-3 * scale + 1e-5, (row["step"], key)
 
 
 @pytest.fixture(scope="module")

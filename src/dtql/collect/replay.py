@@ -139,12 +139,7 @@ def replay_from_buffer(
     actions `scaled`): checked by replaying them, with the reseeds a --resume made."""
     data, reseeds = replay_actions(task, scaled, seed, expected=expected)
     record = {
-        "format_version": FORMAT_VERSION,
-        "kind": REPLAY_ACTIONS,
-        "env_id": task.env_id,
-        "level": "medium-replay",
-        "obs_dim": task.obs_dim,
-        "act_dim": task.act_dim,
+        **_identity(task),
         "rows": int(len(scaled)),
         "episodes": data.num_episodes,
         "seed": int(seed),
@@ -156,6 +151,18 @@ def replay_from_buffer(
     return ReplayActions(record, actions, files={})
 
 
+def _identity(task: TaskSpec) -> dict[str, Any]:
+    """What a replay file says it is; a file is loaded for `task` only if it says exactly this."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": REPLAY_ACTIONS,
+        "env_id": task.env_id,
+        "level": "medium-replay",
+        "obs_dim": task.obs_dim,
+        "act_dim": task.act_dim,
+    }
+
+
 def write_replay_actions(replay: ReplayActions, stem: str | Path) -> list[Path]:
     return write_tensors_and_record(replay.record, {"actions": replay.actions}, stem)
 
@@ -164,15 +171,7 @@ def load_replay_actions(stem: str | Path, task: TaskSpec) -> ReplayActions:
     """The replay file <stem>.json (+ its safetensors), checked against `task`."""
     record, tensors, files = read_policy_files(stem)
     where = files["json"]
-    wanted = {
-        "format_version": FORMAT_VERSION,
-        "kind": REPLAY_ACTIONS,
-        "env_id": task.env_id,
-        "level": "medium-replay",
-        "obs_dim": task.obs_dim,
-        "act_dim": task.act_dim,
-    }
-    for name, value in wanted.items():
+    for name, value in _identity(task).items():
         if record.get(name) != value:
             raise PolicyFileError(
                 f"{where}: field {name!r} is {record.get(name)!r}, expected {value!r}"

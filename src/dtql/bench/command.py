@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from dtql.algos import ALGORITHMS
 from dtql.bench import acting, training
 from dtql.bench.printing import print_report
 from dtql.bench.targets import judge_targets
@@ -53,7 +54,7 @@ class BenchError(ValueError):
 
 def run_bench(args: BenchArgs) -> dict[str, Any]:
     """Every asked measurement, in order, with the machine and the judged targets."""
-    sections = _sections(args.sections)
+    sections = _subset("--sections", args.sections, SECTIONS)
     task = get_task(args.task)
     dims = (task.obs_dim, task.act_dim)
     on_accelerator = accelerator()
@@ -70,7 +71,8 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
         "repeats": args.repeats,
         "hidden_dim": args.hidden_dim,
     }
-    configs = {name: _learner(args, name) for name in _algos(args.algos)}
+    algos = _subset("--algos", args.algos, list(ALGORITHMS))
+    configs = {name: _learner(args, name) for name in algos}
     dtql_cfg = configs.get("dtql") or _learner(args, "dtql")
     if "training" in sections or "stacked" in sections:
         first = dtql_cfg
@@ -108,24 +110,12 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
     return report
 
 
-def _sections(text: str) -> list[str]:
+def _subset(flag: str, text: str, allowed: tuple[str, ...] | list[str]) -> list[str]:
+    """A comma-separated subset of ``allowed`` (a one-line BenchError naming ``flag`` if not)."""
     names = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in names if s not in SECTIONS]
-    if unknown or not names:
+    if not names or any(name not in allowed for name in names):
         raise BenchError(
-            f"--sections {text!r}: expected a comma-separated subset of {','.join(SECTIONS)}"
-        )
-    return names
-
-
-def _algos(text: str) -> list[str]:
-    from dtql.algos import ALGORITHMS
-
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in names if s not in ALGORITHMS]
-    if unknown or not names:
-        raise BenchError(
-            f"--algos {text!r}: expected a comma-separated subset of {','.join(ALGORITHMS)}"
+            f"{flag} {text!r}: expected a comma-separated subset of {','.join(allowed)}"
         )
     return names
 

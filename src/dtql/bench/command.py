@@ -76,7 +76,8 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
     dtql_cfg = configs.get("dtql") or _learner(args, "dtql")
     if "training" in sections or "stacked" in sections:
         first = dtql_cfg
-        rate = training.matmul_rate(first.batch_size, first.agent.hidden_dim, args.repeats)
+        chains = 1 if on_accelerator else report["machine"]["cpu_threads_usable"]
+        rate = training.matmul_rate(first.batch_size, first.agent.hidden_dim, args.repeats, chains)
         report["matmul"] = {
             **dataclasses.asdict(rate),
             "bound_flops_per_s": rate.bound_flops_per_s,

@@ -127,9 +127,11 @@ class MatmulRate:
 MATMULS_PER_CALL = 64
 
 
-def matmul_rate(batch: int, hidden: int, repeats: int) -> MatmulRate:
-    """FLOP/s of chains of ``MATMULS_PER_CALL`` dependent matmuls of each kind, each chain one
-    jitted loop: every product feeds the next, so none is hoisted, skipped or overlapped."""
+def matmul_rate(batch: int, hidden: int, repeats: int, chains: int = 1) -> MatmulRate:
+    """FLOP/s of chains of ``MATMULS_PER_CALL`` dependent matmuls of each kind, in one jitted
+    loop: every product feeds the next, so none is hoisted or skipped. ``chains`` independent
+    chains run side by side (one per CPU thread), so that the bound, like the update, can keep
+    every thread busy: one chain of 256-wide products splits over threads only in part."""
     keys = jax.random.split(jax.random.key(0), 3)
     x = jax.random.normal(keys[0], (batch, hidden))
     w = jax.random.normal(keys[1], (hidden, hidden)) / jnp.sqrt(hidden)  # keeps norms steady
@@ -146,13 +148,15 @@ def matmul_rate(batch: int, hidden: int, repeats: int) -> MatmulRate:
 
     rates = []
     for step, start in ((forward, x), (input_grad, x), (weight_grad, w)):
+        starts = tuple(start + k for k in range(chains))  # distinct, so none is deduplicated
         chain = jax.jit(
-            lambda start, step=step: jax.lax.fori_loop(
-                0, MATMULS_PER_CALL, lambda _, carry: step(carry), start
+            lambda starts, step=step: jax.lax.fori_loop(
+                0, MATMULS_PER_CALL, lambda _, carry: tuple(map(step, carry)), starts
             )
         )
-        timing = time_calls(blocking(lambda c=chain, a=start: c(a)), repeats=repeats, warmup=1)
-        rates.append(2.0 * batch * hidden * hidden * MATMULS_PER_CALL / timing.median_s)
+        timing = time_calls(blocking(lambda c=chain, a=starts: c(a)), repeats=repeats, warmup=1)
+        flops = 2.0 * batch * hidden * hidden * MATMULS_PER_CALL * chains
+        rates.append(flops / timing.median_s)
     return MatmulRate(batch, hidden, *rates)
 
 

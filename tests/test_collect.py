@@ -184,6 +184,25 @@ def test_resume_with_a_larger_budget_trains_on_in_a_grown_buffer(run, tmp_path):
 
 
 @pytest.mark.slow
+def test_sac_stops_at_the_first_evaluation_within_the_expert_stop(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    out = tmp_path / "out"
+    # Any evaluated return reaches these thresholds: the first evaluation (the medium
+    # snapshot) is the expert, long before the budget.
+    tiny = dict(levels="expert", transitions=200, expert_fraction=0.001, expert_stop_fraction=0.001)
+    assert run_collect(tiny_args(out, sac_steps=3000, **tiny)) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sac_steps_trained"] == MEDIUM_STEP
+    assert summary["levels"]["expert"]["status"] == "written"
+    state = json.loads((out / "sac" / "state.json").read_text())
+    assert state["final"]["step"] == MEDIUM_STEP
+    # A resume with a larger budget keeps the expert: it stopped for its return, not its budget.
+    assert run_collect(tiny_args(out, sac_steps=4000, resume=True, **tiny)) == 0
+    state = json.loads((out / "sac" / "state.json").read_text())
+    assert state["num_timesteps"] == MEDIUM_STEP and state["final"]["step"] == MEDIUM_STEP
+
+
+@pytest.mark.slow
 def test_saved_policies_regenerate_the_sac_runs_datasets_exactly(run, tmp_path, capsys):
     policies = tmp_path / "policies"
     save = tiny_args(run["out"], levels=",".join(LEVELS), save_policies=str(policies))

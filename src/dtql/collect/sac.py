@@ -79,6 +79,7 @@ class SacRun:
         self._saved = False  # whether the checkpoint on disk holds the current state
         self.medium_threshold = args.medium_fraction * task.ref_max_score
         self.expert_threshold = args.expert_fraction * task.ref_max_score
+        self.expert_stop_threshold = args.expert_stop_fraction * task.ref_max_score
 
     # ---------------------------------------------------------------------------- setup
 
@@ -164,7 +165,8 @@ class SacRun:
             buffer.timeouts[steps - 1, 0] = 1.0
         model._last_obs = None  # makes learn() reset the env
         model.set_random_seed(self.args.seed + steps)
-        if state["final"] is not None and state["final"]["step"] < self.args.sac_steps:
+        final = state["final"]
+        if final is not None and final["step"] < self.args.sac_steps and not self._stops(final):
             state["final"] = None  # a larger budget: the old final policy is not final any more
         state["resumed"] = int(state.get("resumed", 0)) + 1
         self.model, self.state = model, state
@@ -172,9 +174,17 @@ class SacRun:
 
     # ---------------------------------------------------------------------------- training
 
+    def _stops(self, result: dict[str, Any]) -> bool:
+        """Whether an evaluation reaches the expert stop (within ~10% of the expert return)."""
+        return result["return_mean"] >= self.expert_stop_threshold
+
+    def _eval_every(self) -> int:
+        """Often until the medium snapshot is found, then only to watch for the expert stop."""
+        return self.args.eval_every if self.state["medium"] is None else self.args.expert_eval_every
+
     def run_sac(self, stop_at_medium: bool) -> None:
-        """Train SAC up to sac_steps (or to the medium snapshot when stop_at_medium), evaluating
-        every eval_every steps and checkpointing every checkpoint_every steps."""
+        """Train SAC up to sac_steps, the expert stop, or (when stop_at_medium) the medium
+        snapshot, evaluating as _eval_every says and checkpointing every checkpoint_every steps."""
         args, model = self.args, self.model
         bar = step_bar(
             args.sac_steps, f"SAC {self.task.env_id}", args.progress_bar, model.num_timesteps
@@ -189,8 +199,10 @@ class SacRun:
             while model.num_timesteps < args.sac_steps:
                 if stop_at_medium and self.state["medium"] is not None:
                     break
-                step = model.num_timesteps
-                next_eval = (step // args.eval_every + 1) * args.eval_every
+                if self.state["medium"] is not None and self._stops(self.state["evals"][-1]):
+                    break
+                step, eval_every = model.num_timesteps, self._eval_every()
+                next_eval = (step // eval_every + 1) * eval_every
                 next_checkpoint = (step // args.checkpoint_every + 1) * args.checkpoint_every
                 stop = min(next_eval, next_checkpoint, args.sac_steps)
                 chunk_started = time.monotonic()
@@ -199,14 +211,15 @@ class SacRun:
                 self.state["train_wall_time_s"] += time.monotonic() - chunk_started
                 self.state["num_timesteps"] = step = model.num_timesteps
 
-                if step % args.eval_every == 0 or step == args.sac_steps:
+                if step % eval_every == 0 or step == args.sac_steps:
                     self._after_eval(self.evaluate(), bar)
                 if step % args.checkpoint_every == 0 or step == args.sac_steps:
                     self._checkpoint()
         finally:
             bar.close()
 
-        if model.num_timesteps >= args.sac_steps and self.state["final"] is None:
+        expert_stop = not stop_at_medium and self._stops(self.state["evals"][-1])
+        if (model.num_timesteps >= args.sac_steps or expert_stop) and self.state["final"] is None:
             final = self.state["evals"][-1]
             if final["step"] != model.num_timesteps:
                 final = self.evaluate()

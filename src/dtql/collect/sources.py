@@ -76,6 +76,8 @@ def thresholds(args: CollectArgs, task: TaskSpec) -> dict[str, float]:
         "medium_threshold_return": args.medium_fraction * task.ref_max_score,
         "expert_fraction": args.expert_fraction,
         "expert_threshold_return": args.expert_fraction * task.ref_max_score,
+        "expert_stop_fraction": args.expert_stop_fraction,
+        "expert_stop_return": args.expert_stop_fraction * task.ref_max_score,
     }
 
 
@@ -97,7 +99,8 @@ def expert_unavailable(args: CollectArgs, task: TaskSpec, state: dict[str, Any])
     if state["final"] is None:
         return (
             f"SAC trained {state['num_timesteps']} of --sac-steps {args.sac_steps} steps; the "
-            "expert is the policy after the full budget"
+            "expert is the policy after the full budget or the first to reach the expert stop "
+            f"{thresholds(args, task)['expert_stop_return']:.1f}"
         )
     final, threshold = state["final"], thresholds(args, task)["expert_threshold_return"]
     if final["return_mean"] < threshold:

@@ -232,9 +232,7 @@ def check_args(args: CollectArgs) -> None:
                 f"--{name.replace('_', '-')} must be in [0, 2], got {getattr(args, name)}"
             )
     if args.expert_stop_fraction < 0:
-        raise CollectError(
-            f"--expert-stop-fraction must be >= 0, got {args.expert_stop_fraction}"
-        )
+        raise CollectError(f"--expert-stop-fraction must be >= 0, got {args.expert_stop_fraction}")
 
 
 def check_out(out: Path, args: CollectArgs, env_name: str, levels: list[str]) -> None:

@@ -19,8 +19,12 @@ Protocol (D4RL's Gym locomotion datasets)
    * ``random``: actions uniform in the action bounds (no SAC needed; SAC's own warm-up acts so);
    * ``medium``: the first snapshot whose evaluated return reaches
      ``medium_fraction`` x the D4RL expert reference return (1/3 by default);
-   * ``expert``: the final policy after ``sac_steps`` steps, provided its evaluated return reaches
-     ``expert_fraction`` x the expert reference return; otherwise it is skipped with a message.
+   * ``expert``: the final policy: the first evaluated snapshot whose return reaches
+     ``expert_stop_fraction`` x the expert reference return (0.9: D4RL trained its experts to
+     within about 10%), where SAC stops, or else the policy after ``sac_steps`` steps. It is used
+     when its evaluated return reaches ``expert_fraction`` x the expert return (0.7); otherwise
+     it is skipped with a message. After the medium snapshot, evaluations run every
+     ``expert_eval_every`` steps.
 
 3. Datasets (levels): ``random``, ``medium`` and ``expert`` are ``transitions`` steps of their
    policy's stochastic actions; ``medium-replay`` is SAC's replay buffer up to the medium snapshot

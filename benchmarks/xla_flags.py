@@ -1,0 +1,85 @@
+"""The DTQL update's share of the matmul bound under XLA:CPU flag settings (issue 13).
+
+    python benchmarks/xla_flags.py [--rounds 2] [--steps 200] [--core 0]
+
+Each setting runs `dtql bench --sections training --algos dtql --json` in its own process
+(XLA reads XLA_FLAGS once, when the backend starts), pinned to one core; the settings are run
+in turn, ``--rounds`` times, so that drift of a shared machine shows as a spread rather than
+as a difference between settings. A setting that fails to compile or run is reported with the
+last line of its error. The bound is measured in the same process as the update, so each share
+is a ratio on one machine state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+
+SETTINGS = {
+    "default": "",
+    "oneDNN": "--xla_cpu_use_onednn=true",
+    "fast math": "--xla_cpu_enable_fast_math=true",
+    "XNNPACK dot fusions": "--xla_cpu_experimental_xnn_fusion_type=dot",
+    "XNNPACK off": "--xla_cpu_use_xnnpack=false",
+    "concurrency scheduler off": "--xla_cpu_enable_concurrency_optimized_scheduler=false",
+    "YNNPACK dot fusions": "--xla_cpu_experimental_ynn_fusion_type=dot",
+    "YNNPACK dots + reductions": "--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce",
+    "YNNPACK dots + elementwise": "--xla_cpu_experimental_ynn_fusion_type=individual_dot,eltwise",
+}
+
+
+def measure(flags: str, steps: int, core: int) -> dict[str, float] | str:
+    """One `dtql bench` run under ``flags``: its DTQL row, or the error's last line."""
+    env = {**os.environ, "XLA_FLAGS": flags}
+    command = ["taskset", "-c", str(core), "dtql", "bench", "--sections", "training"]
+    command += ["--algos", "dtql", "--steps", str(steps), "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return lines[-1][:160] if lines else f"exit {done.returncode}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    row = report["training"][0]
+    return {
+        "steps_per_s": row["steps_per_s"],
+        "share": row["share_of_matmul_bound"],
+        "bound_gflop_s": report["matmul"]["bound_flops_per_s"] / 1e9,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--core", type=int, default=0)
+    args = parser.parse_args()
+    results: dict[str, list] = {name: [] for name in SETTINGS}
+    for _ in range(args.rounds):
+        for name, flags in SETTINGS.items():
+            results[name].append(measure(flags, args.steps, args.core))
+    print(
+        f"DTQL update, halfcheetah-medium-v2 preset, batch 256, one core (taskset -c "
+        f"{args.core}), {args.steps} steps per timed call, {args.rounds} rounds of all settings"
+    )
+    print("| setting | XLA_FLAGS | steps/s | share of matmul bound | bound GFLOP/s |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, runs in results.items():
+        failed = [r for r in runs if isinstance(r, str)]
+        if failed:
+            print(f"| {name} | `{SETTINGS[name]}` | fails: {failed[0]} | - | - |")
+            continue
+        cells = [
+            " / ".join(f"{r[key]:{fmt}}" for r in runs)
+            for key, fmt in (("steps_per_s", ".1f"), ("share", ".0%"), ("bound_gflop_s", ".0f"))
+        ]
+        median = statistics.median(r["share"] for r in runs)
+        print(
+            f"| {name} | `{SETTINGS[name] or '(none)'}` | {cells[0]} | {cells[1]} "
+            f"(median {median:.0%}) | {cells[2]} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -384,4 +384,5 @@ def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch):
     by_task = load_dataset("walker2d-random-v2")  # what `dtql train --task` reads
     by_id = load_dataset("dtql/walker2d-random-v0")  # what `dtql data info` accepts too
     assert by_task.num_transitions == by_id.num_transitions == 200
+    assert by_task.source == f"walker2d-random-v2 ({local})"  # says it is dtql's own data
     np.testing.assert_array_equal(by_task.observations, by_id.observations)

@@ -104,12 +104,13 @@ def _load_by_name(spec: str, obs_adapter: ObsAdapter | None) -> Transitions:
     hint = ""
     if collected is not None:
         folder, file = collect_out_paths(local_datasets_dir() / collected[0], *collected)
+        # The source names the folder: a D4RL name that resolved to dtql's own data says so.
         if minari_reader.minari_data_dir(folder) is not None:
             return minari_reader.read_minari(
-                minari_reader.minari_data_dir(folder), obs_adapter, source=spec
+                minari_reader.minari_data_dir(folder), obs_adapter, source=f"{spec} ({folder})"
             )
         if file.is_file():
-            return d4rl.read_d4rl(file, obs_adapter, source=spec)
+            return d4rl.read_d4rl(file, obs_adapter, source=f"{spec} ({file})")
         tried += [f"local dtql dataset {folder / 'data'}", f"local dtql file {file}"]
         hint = f"; make the local one with `{collect_command(*collected)}`"
     raise DatasetError(

@@ -1,6 +1,7 @@
 """The DTQL update's share of the matmul bound under XLA:CPU flag settings (issue 13).
 
     python benchmarks/xla_flags.py [--rounds 2] [--steps 200] [--core 0]
+    python benchmarks/xla_flags.py --hlo     # what one compiled update is made of, then exit
 
 Each setting runs `dtql bench --sections training --algos dtql --json` in its own process
 (XLA reads XLA_FLAGS once, when the backend starts), pinned to one core; the settings are run
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 
@@ -49,12 +51,57 @@ def measure(flags: str, steps: int, core: int) -> dict[str, float] | str:
     }
 
 
+def hlo_counts() -> None:
+    """Count the kinds of work in one compiled DTQL update (default flags)."""
+    import jax
+
+    from dtql.algos import get_algorithm
+    from dtql.algos.common import sample_batch
+    from dtql.bench.command import BenchArgs, _learner
+    from dtql.bench.training import synthetic_data
+    from dtql.envs.registry import get_task
+
+    task, cfg, algo = (
+        get_task(BenchArgs().task),
+        _learner(BenchArgs(), "dtql"),
+        get_algorithm("dtql"),
+    )
+    dims = (task.obs_dim, task.act_dim)
+    data = synthetic_data(10_000, *dims)
+    state = algo.start_main_phase(algo.init(jax.random.key(0), cfg, *dims, 1.0), cfg)
+
+    def one_step(state, key):
+        key_batch, key_step = jax.random.split(key)
+        return algo.train_step(state, sample_batch(data, key_batch, cfg.batch_size), key_step, cfg)
+
+    text = jax.jit(one_step).lower(state, jax.random.key(0)).compile().as_text()
+    entry = text[text.index("\nENTRY") :].splitlines()
+    instructions = [line for line in entry if " = " in line]
+    ynn = [line for line in instructions if "__ynn_fusion" in line]
+    fusions = [line for line in instructions if re.search(r" fusion\(", line) and line not in ynn]
+    dots = [line.strip() for line in instructions if " dot(" in line]
+    print(
+        f"one DTQL update ({task.name} preset, batch {cfg.batch_size}), "
+        f"compiled for {jax.devices()[0]}:"
+    )
+    print(
+        f"  {len(instructions)} instructions: {len(fusions)} XLA fusions, {len(ynn)} YNNPACK "
+        f"fusions, {len(dots)} dots in XLA's own kernels:"
+    )
+    for line in dots:
+        print("   ", line.split(", metadata")[0][:150])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--core", type=int, default=0)
+    parser.add_argument("--hlo", action="store_true", help="count the compiled update's parts")
     args = parser.parse_args()
+    if args.hlo:
+        hlo_counts()
+        return
     results: dict[str, list] = {name: [] for name in SETTINGS}
     for _ in range(args.rounds):
         for name, flags in SETTINGS.items():

@@ -98,14 +98,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--core", type=int, default=0)
     parser.add_argument("--hlo", action="store_true", help="count the compiled update's parts")
+    parser.add_argument(
+        "--settings", default=",".join(SETTINGS), help="comma-separated names of SETTINGS to run"
+    )
     args = parser.parse_args()
     if args.hlo:
         hlo_counts()
         return
-    results: dict[str, list] = {name: [] for name in SETTINGS}
+    names = [name.strip() for name in args.settings.split(",")]
+    unknown = [name for name in names if name not in SETTINGS]
+    if unknown:
+        parser.error(f"--settings: unknown {unknown}, expected names from {list(SETTINGS)}")
+    results: dict[str, list] = {name: [] for name in names}
     for _ in range(args.rounds):
-        for name, flags in SETTINGS.items():
-            results[name].append(measure(flags, args.steps, args.core))
+        for name in names:
+            results[name].append(measure(SETTINGS[name], args.steps, args.core))
     print(
         f"DTQL update, halfcheetah-medium-v2 preset, batch 256, one core (taskset -c "
         f"{args.core}), {args.steps} steps per timed call, {args.rounds} rounds of all settings"

@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from dtql.cli import main
 from dtql.collect import CollectArgs, run_collect
 from dtql.collect.policies import (
     SHIPPED_POLICIES,
@@ -356,7 +357,7 @@ def test_from_policies_imports_no_torch(tmp_path):
 # --------------------------------------------------------------------------- finding datasets
 
 
-def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch):
+def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DTQL_DATASETS_DIR", str(tmp_path / "local"))
     monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "d4rl"))
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
@@ -385,4 +386,15 @@ def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch):
     by_id = load_dataset("dtql/walker2d-random-v0")  # what `dtql data info` accepts too
     assert by_task.num_transitions == by_id.num_transitions == 200
     assert by_task.source == f"walker2d-random-v2 ({local})"  # says it is dtql's own data
+    record = json.loads((local / "collect_info.json").read_text())
+    assert by_task.provenance == record
+    capsys.readouterr()
+    assert main(["data", "info", "walker2d-random-v2"]) == 0  # shows how it was made
+    shown = capsys.readouterr().out
+    assert record["command"].startswith("dtql collect Walker2d-v5 --levels random")
+    assert f"made by: {record['command']}\n" in shown
+    assert (
+        "behaviour: uniform random actions in the action bounds (from walker2d-random.json)"
+        in shown
+    )
     np.testing.assert_array_equal(by_task.observations, by_id.observations)

@@ -19,7 +19,7 @@ from dtql.collect import CollectArgs, run_collect
 from dtql.collect.args import LEVELS, dataset_id, parse_levels, regenerate_command
 from dtql.collect.rollout import collect
 from dtql.collect.sac import OLD_EVAL_KEYS, eval_record, rename_old_eval_keys
-from dtql.data import load_dataset, minari_metadata
+from dtql.data import dataset_info, load_dataset, minari_metadata
 from dtql.envs.registry import get_task
 from dtql.evaluation import SUMMARY_KEYS, EvalResult
 
@@ -401,3 +401,8 @@ def test_shipped_hdf5_datasets_load_and_match_their_records():
         assert (t.num_transitions, t.num_episodes) == (info["transitions"], info["episodes"])
         assert int(t.terminals.sum()) == info["terminals"]
         assert int(t.timeouts.sum()) == info["timeouts"]
+        # The file carries its own record, and `dtql data info` summarises it.
+        assert t.provenance == info
+        made_by = dataset_info(t)["made_by"]
+        assert made_by["command"] == info["command"] and made_by["level"] == info["level"]
+        assert made_by["behaviour_policies"][0].startswith(info["behaviour_policy"][0]["policy"])

@@ -383,6 +383,7 @@ def test_reward_transform_unknown_name_lists_the_known_ones():
 def test_dataset_info_numbers_on_a_hand_made_file(d4rl_file):
     info = dataset_info(load_dataset(d4rl_file))
     assert info["source"] == d4rl_file
+    assert "made_by" not in info  # a file with no `dtql collect` record
     assert (info["transitions"], info["episodes"]) == (8, 3)
     # The file flags one timeout; its last episode is cut by the end of the file, apart.
     assert (info["terminals"], info["timeouts"], info["truncated_by_end"]) == (1, 1, 1)

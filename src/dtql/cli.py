@@ -199,7 +199,8 @@ def cmd_presets(argv: list[str]) -> int:
 
 @dataclass(frozen=True)
 class DataInfoArgs:
-    """Summarise a dataset: transitions, episodes, terminals, timeouts, dims and returns."""
+    """Summarise a dataset: transitions, episodes, terminals, timeouts, dims and returns (and,
+    for a `dtql collect` dataset, how it was made)."""
 
     dataset: tyro.conf.Positional[str]
     """D4RL .hdf5 path or name, Minari id or folder, .npz file, or a `dtql collect` dataset
@@ -225,8 +226,17 @@ def cmd_data(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(info))
     else:
+        made_by = info.pop("made_by", None)
         for key, value in info.items():
-            print(f"{key:>14}: {value}")
+            print(f"{key:>16}: {value}")
+        if made_by is not None:  # a `dtql collect` dataset: how it was made
+            print(f"{'made by':>16}: {made_by.pop('command')}")
+            for line in made_by.pop("behaviour_policies"):
+                print(f"{'behaviour':>16}: {line}")
+            for key, value in made_by.items():
+                if isinstance(value, dict):  # seeds, versions
+                    value = ", ".join(f"{name} {item}" for name, item in value.items())
+                print(f"{key:>16}: {value}")
     return 0
 
 

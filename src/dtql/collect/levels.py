@@ -38,7 +38,7 @@ from dtql.collect.sac import SacRun, import_sb3
 from dtql.collect.sources import PolicyFiles, SacSnapshots
 from dtql.data.d4rl import write_d4rl
 from dtql.data.minari import write_minari
-from dtql.data.transitions import Transitions, concat_transitions
+from dtql.data.transitions import PROVENANCE_KEY, Transitions, concat_transitions
 from dtql.envs.registry import TaskSpec
 from dtql.files import write_json_atomic
 
@@ -208,13 +208,13 @@ def write_dataset(
             f"behaviour policies of a stable-baselines3 SAC run ({record['made_from']}); "
             f"{data.num_transitions} transitions, {data.num_episodes} "
             f"episodes; mean return {record['dataset_return_mean']:.1f} (D4RL normalized "
-            f"{record['dataset_normalized_score']:.1f}). Provenance under 'dtql_collect'."
+            f"{record['dataset_normalized_score']:.1f}). Provenance under '{PROVENANCE_KEY}'."
         ),
         requirements=[
             f"gymnasium[mujoco]=={importlib.metadata.version('gymnasium')}",
             f"mujoco=={importlib.metadata.version('mujoco')}",
         ],
-        metadata={"dtql_collect": record},
+        metadata={PROVENANCE_KEY: record},
     )
     write_json_atomic(folder / "collect_info.json", record)
     status = {
@@ -227,7 +227,7 @@ def write_dataset(
     }
     if hdf5:
         path = d4rl_file(out, env_name, level)
-        write_d4rl(path, data, {"dtql_collect": record})
+        write_d4rl(path, data, {PROVENANCE_KEY: record})
         write_json_atomic(path.with_suffix(".json"), record)
         status["d4rl_path"] = str(path)
     return status

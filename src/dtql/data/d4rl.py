@@ -26,6 +26,7 @@ locomotion episodes cut by the time limit run into the next one (D4RL's own beha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ import h5py
 import numpy as np
 
 from dtql.data.transitions import (
+    PROVENANCE_KEY,
     DatasetError,
     ObsAdapter,
     Transitions,
@@ -78,6 +80,7 @@ def read_d4rl(
             fields["next_observations"] = _read_observations(
                 file, "next_observations", obs_adapter, src
             )
+        provenance = _read_provenance(file)
 
     check_rows(src, fields, reference="observations")
     if len(fields["observations"]) == 0:
@@ -89,7 +92,7 @@ def read_d4rl(
             check_finite(src, name, fields[name])  # rows here are the file's rows
 
     n = len(fields["observations"])
-    return qlearning_view(
+    view = qlearning_view(
         observations=fields["observations"],
         actions=fields["actions"],
         rewards=fields["rewards"],
@@ -98,6 +101,17 @@ def read_d4rl(
         next_observations=fields.get("next_observations"),
         source=src,
     )
+    return dataclasses.replace(view, provenance=provenance)
+
+
+def _read_provenance(file: h5py.File) -> dict | None:
+    """`dtql collect`'s record of how the file was made (metadata/dtql_collect, a JSON string),
+    or None: D4RL's own files have no such entry."""
+    key = f"metadata/{PROVENANCE_KEY}"
+    if key not in file:
+        return None
+    value = file[key][()]
+    return json.loads(value.decode() if isinstance(value, bytes) else value)
 
 
 def qlearning_view(

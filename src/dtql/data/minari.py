@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dtql.data.transitions import (
+    PROVENANCE_KEY,
     DatasetError,
     ObsAdapter,
     Transitions,
@@ -128,7 +129,11 @@ def read_minari(
     arrays = {name: np.concatenate(parts, axis=0) for name, parts in columns.items()}
     returns_array = np.asarray(returns, dtype=np.float64)
     return Transitions(
-        **arrays, episode_returns=returns_array, source=src, truncated_by_end=truncated_by_end
+        **arrays,
+        episode_returns=returns_array,
+        source=src,
+        truncated_by_end=truncated_by_end,
+        provenance=dataset.storage.metadata.get(PROVENANCE_KEY),
     )
 
 

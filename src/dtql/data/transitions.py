@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 ObsAdapter = Callable[[dict], np.ndarray]
+# The metadata entry (Minari's metadata.json, a D4RL file's metadata/ group) where `dtql collect`
+# records how it made a dataset.
+PROVENANCE_KEY = "dtql_collect"
 
 
 class DatasetError(ValueError):
@@ -38,6 +42,8 @@ class Transitions:
     # Episodes that end only because the data stops there (no flag in the source); the record
     # flags their last row as a timeout, so `timeouts` counts them too.
     truncated_by_end: int = 0
+    # How the data was made, where the file says (`dtql collect`'s "dtql_collect" record).
+    provenance: dict | None = None
 
     @property
     def num_transitions(self) -> int:
@@ -328,7 +334,8 @@ def _check_action_bounds(
 
 
 def dataset_info(t: Transitions) -> dict:
-    """Counts and return statistics as plain Python values (JSON-serialisable)."""
+    """Counts and return statistics as plain Python values (JSON-serialisable); a dataset made by
+    `dtql collect` adds a summary of how (``made_by``, see ``provenance_summary``)."""
     returns = t.episode_returns
 
     def stat(fn: Callable[[np.ndarray], np.floating]) -> float | None:
@@ -350,4 +357,30 @@ def dataset_info(t: Transitions) -> dict:
         "return_min": stat(np.min),
         "return_max": stat(np.max),
         "reward_mean": float(np.mean(t.rewards)) if t.num_transitions else None,
+        **({"made_by": provenance_summary(t.provenance)} if t.provenance else {}),
+    }
+
+
+def provenance_summary(record: dict) -> dict[str, Any]:
+    """The lines of a `dtql collect` record a user reads first: the command, each behaviour
+    policy with its SAC step and evaluated return, the seeds, the versions and the date."""
+    policies = []
+    for policy in record.get("behaviour_policy", []):
+        evaluation = policy.get("evaluation") or {}
+        line = f"{policy.get('policy')} (SAC step {policy.get('sac_step')})"
+        if "return_mean" in evaluation:
+            line += f": evaluated return {evaluation['return_mean']:.1f}"
+        # Records written before the result vocabulary say "normalized_score".
+        normalized = evaluation.get("normalized_score_mean", evaluation.get("normalized_score"))
+        if normalized is not None:
+            line += f", normalized {normalized:.1f}"
+        policies.append(line)
+    return {
+        "command": record.get("command"),
+        "level": record.get("level"),
+        "behaviour_policies": policies,
+        "normalized_score": record.get("dataset_normalized_score"),
+        "seeds": record.get("seeds"),
+        "versions": record.get("versions"),
+        "created_utc": record.get("created_utc"),
     }

@@ -396,6 +396,21 @@ def test_dataset_info_numbers_on_a_hand_made_file(d4rl_file):
 # --------------------------------------------------------------------------- bad inputs
 
 
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("{not json", r"field 'metadata/dtql_collect' is not JSON text"),
+        ("[1, 2]", r"field 'metadata/dtql_collect' is a list, expected a JSON object"),
+    ],
+)
+def test_a_bad_collect_record_names_file_and_field(tmp_path, stored, expected):
+    path = write_hdf5(tmp_path / "x.hdf5", d4rl_arrays())
+    with h5py.File(path, "a") as f:
+        f.create_dataset("metadata/dtql_collect", data=stored)
+    with pytest.raises(DatasetError, match=rf"x\.hdf5: {expected}"):
+        load_dataset(path)
+
+
 def test_missing_key_names_file_and_key(tmp_path):
     arrays = d4rl_arrays()
     del arrays["rewards"]

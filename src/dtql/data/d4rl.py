@@ -43,6 +43,7 @@ from dtql.data.transitions import (
     as_matrix,
     as_vector,
     check_finite,
+    check_provenance,
     check_rows,
     returns_per_episode,
 )
@@ -80,7 +81,7 @@ def read_d4rl(
             fields["next_observations"] = _read_observations(
                 file, "next_observations", obs_adapter, src
             )
-        provenance = _read_provenance(file)
+        provenance = _read_provenance(file, src)
 
     check_rows(src, fields, reference="observations")
     if len(fields["observations"]) == 0:
@@ -104,14 +105,21 @@ def read_d4rl(
     return dataclasses.replace(view, provenance=provenance)
 
 
-def _read_provenance(file: h5py.File) -> dict | None:
+def _read_provenance(file: h5py.File, src: str) -> dict | None:
     """`dtql collect`'s record of how the file was made (metadata/dtql_collect, a JSON string),
     or None: D4RL's own files have no such entry."""
     key = f"metadata/{PROVENANCE_KEY}"
     if key not in file:
         return None
     value = file[key][()]
-    return json.loads(value.decode() if isinstance(value, bytes) else value)
+    try:
+        record = json.loads(value.decode() if isinstance(value, bytes) else value)
+    except (TypeError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise DatasetError(
+            f"{src}: field '{key}' is not JSON text ({type(e).__name__}), expected the record "
+            "`dtql collect` writes"
+        ) from e
+    return check_provenance(src, key, record)
 
 
 def qlearning_view(

@@ -38,6 +38,7 @@ from dtql.data.transitions import (
     as_flags,
     as_matrix,
     as_vector,
+    check_provenance,
     check_rows,
     episode_end_flags,
     episode_slices,
@@ -133,7 +134,9 @@ def read_minari(
         episode_returns=returns_array,
         source=src,
         truncated_by_end=truncated_by_end,
-        provenance=dataset.storage.metadata.get(PROVENANCE_KEY),
+        provenance=check_provenance(
+            src, f"{METADATA_FILE}/{PROVENANCE_KEY}", dataset.storage.metadata.get(PROVENANCE_KEY)
+        ),
     )
 
 

@@ -361,6 +361,16 @@ def dataset_info(t: Transitions) -> dict:
     }
 
 
+def check_provenance(source: str, field: str, value: Any) -> dict | None:
+    """A `dtql collect` record read from a file: None when absent, else it must be an object."""
+    if value is not None and not isinstance(value, dict):
+        raise DatasetError(
+            f"{source}: field '{field}' is a {type(value).__name__}, expected a JSON object "
+            "(the record `dtql collect` writes)"
+        )
+    return value
+
+
 def provenance_summary(record: dict) -> dict[str, Any]:
     """The lines of a `dtql collect` record a user reads first: the command, each behaviour
     policy with its SAC step and evaluated return, the seeds, the versions and the date."""

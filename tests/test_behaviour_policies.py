@@ -317,6 +317,21 @@ def test_tiny_dataset_from_a_shipped_policy_has_its_counts_and_is_deterministic(
     assert "sac" not in info
 
 
+def test_medium_expert_from_the_shipped_policies_is_medium_then_expert(tmp_path):
+    if not (SHIPPED_POLICIES / "hopper-expert.json").is_file():
+        pytest.skip("no hopper expert policy is shipped")
+    assert run_collect(tiny(tmp_path / "me", levels="medium-expert,medium,expert")) == 0
+    (both, info), (medium, _), (expert, _) = (
+        made(tmp_path / "me", level) for level in ("medium-expert", "medium", "expert")
+    )
+    assert both.num_transitions == info["transitions"] == 600  # 2 x --transitions
+    assert [p["provenance"]["level"] for p in info["behaviour_policy"]] == ["medium", "expert"]
+    # The halves are the two levels' own data (each level's seed, whatever it is part of).
+    np.testing.assert_array_equal(both.observations[:300], medium.observations)
+    np.testing.assert_array_equal(both.observations[300:], expert.observations)
+    assert expert.episode_returns.mean() > medium.episode_returns.mean()
+
+
 def test_from_policies_skips_medium_replay_and_what_is_not_shipped(tmp_path, capsys):
     policies = tmp_path / "policies"
     policies.mkdir()

@@ -178,6 +178,10 @@ class SacRun:
         """Whether an evaluation reaches the expert stop (within ~10% of the expert return)."""
         return result["return_mean"] >= self.expert_stop_threshold
 
+    def _expert_reached(self) -> bool:
+        """Whether the latest evaluation, past the medium snapshot, reached the expert stop."""
+        return self.state["medium"] is not None and self._stops(self.state["evals"][-1])
+
     def _eval_every(self) -> int:
         """Often until the medium snapshot is found, then only to watch for the expert stop."""
         return self.args.eval_every if self.state["medium"] is None else self.args.expert_eval_every
@@ -199,7 +203,7 @@ class SacRun:
             while model.num_timesteps < args.sac_steps:
                 if stop_at_medium and self.state["medium"] is not None:
                     break
-                if self.state["medium"] is not None and self._stops(self.state["evals"][-1]):
+                if self._expert_reached():
                     break
                 step, eval_every = model.num_timesteps, self._eval_every()
                 next_eval = (step // eval_every + 1) * eval_every
@@ -218,7 +222,7 @@ class SacRun:
         finally:
             bar.close()
 
-        expert_stop = not stop_at_medium and self._stops(self.state["evals"][-1])
+        expert_stop = not stop_at_medium and self._expert_reached()
         if (model.num_timesteps >= args.sac_steps or expert_stop) and self.state["final"] is None:
             final = self.state["evals"][-1]
             if final["step"] != model.num_timesteps:

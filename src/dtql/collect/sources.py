@@ -135,7 +135,7 @@ def sac_record(args: CollectArgs, state: dict[str, Any], torch_threads: int) -> 
         "hyperparameters": SAC_KWARGS,
         "eval_every": eval_every(state) or args.eval_every,
         # The interval when the run ended: after the medium snapshot, --expert-eval-every.
-        "last_eval_every": last_eval_every(state) or args.eval_every,
+        "last_eval_every": eval_every(state, last=True) or args.eval_every,
         "eval_episodes": state["evals"][0]["episodes"] if state["evals"] else args.eval_episodes,
         "train_wall_time_s": round(float(state["train_wall_time_s"]), 1),
         "resumed": int(state.get("resumed", 0)),
@@ -143,16 +143,13 @@ def sac_record(args: CollectArgs, state: dict[str, Any], torch_threads: int) -> 
     }
 
 
-def eval_every(state: dict[str, Any]) -> int | None:
-    """The evaluation interval of a SAC run, read from its evaluation steps (None if < 2)."""
+def eval_every(state: dict[str, Any], last: bool = False) -> int | None:
+    """The evaluation interval of a SAC run, read from its evaluation steps: between the first
+    two (with ``last``: the last two); None if it has fewer than two."""
     steps = [e["step"] for e in state["evals"]]
-    return steps[1] - steps[0] if len(steps) > 1 else None
-
-
-def last_eval_every(state: dict[str, Any]) -> int | None:
-    """The interval between a SAC run's last two evaluations (None if < 2)."""
-    steps = [e["step"] for e in state["evals"]]
-    return steps[-1] - steps[-2] if len(steps) > 1 else None
+    if len(steps) < 2:
+        return None
+    return steps[-1] - steps[-2] if last else steps[1] - steps[0]
 
 
 # --------------------------------------------------------------------------- the sources

@@ -20,6 +20,8 @@ import pytest
 
 from dtql.cli import main
 from dtql.collect import CollectArgs, run_collect
+from dtql.collect.args import LEVELS
+from dtql.collect.catalogue import collected_catalogue
 from dtql.collect.policies import (
     SHIPPED_POLICIES,
     PolicyFileError,
@@ -383,7 +385,9 @@ def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch, cap
     local = tmp_path / "local" / "walker2d" / "minari" / "dtql" / "walker2d-random-v0"
     assert str(local / "data") in message
     assert "dtql collect Walker2d-v5 --from-policies --levels random" in message
-    with pytest.raises(DatasetError, match="dtql collect Walker2d-v5 --levels medium-replay"):
+    # medium-replay too is replayed from shipped files (the SAC run's actions).
+    match = "dtql collect Walker2d-v5 --from-policies --levels medium-replay"
+    with pytest.raises(DatasetError, match=match):
         load_dataset("walker2d-medium-replay-v2")
 
     # No --out: the local datasets folder of the env, where names find it.
@@ -413,3 +417,33 @@ def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch, cap
         in shown
     )
     np.testing.assert_array_equal(by_task.observations, by_id.observations)
+
+
+def test_data_list_shows_local_datasets_and_what_the_shipped_files_make(tmp_path, monkeypatch):
+    monkeypatch.setenv("DTQL_DATASETS_DIR", str(tmp_path / "local"))
+    args = CollectArgs(
+        "Hopper-v5",
+        levels="random",
+        transitions=200,
+        num_envs=2,
+        from_policies=True,
+        progress_bar=False,
+    )
+    assert run_collect(args) == 0
+    rows = {row["dataset"]: row for row in collected_catalogue()}
+    assert len(rows) == 4 * 5  # hopper, halfcheetah, walker2d, ant x the five levels
+    random = rows["hopper-random-v2"]
+    assert random["local_path"].startswith(str(tmp_path / "local" / "hopper"))
+    assert (random["transitions"], random["id"]) == (200, "dtql/hopper-random-v0")
+    assert rows["hopper-medium-v2"]["local_path"] is None
+    for name, row in rows.items():
+        environment, _, level = name.removesuffix("-v2").partition("-")
+        files = {"medium-replay": ["medium-replay"], "medium-expert": ["medium", "expert"]}
+        needed = files.get(level, [level])
+        shipped = all((SHIPPED_POLICIES / f"{environment}-{n}.json").is_file() for n in needed)
+        assert row["from_shipped_policies"] == shipped, name
+        assert ("--from-policies" in row["make"]) == shipped, name
+        assert row["needs_sac"] == (not shipped and level != "random"), name
+    # What the package ships today: every level of Hopper, none of Ant's from files.
+    assert all(rows[f"hopper-{level}-v2"]["from_shipped_policies"] for level in LEVELS)
+    assert not rows["ant-medium-v2"]["from_shipped_policies"]

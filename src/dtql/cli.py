@@ -27,7 +27,8 @@ USAGE = """usage: dtql {train,eval,sweep,report,presets,data,toy,collect,bench,e
   report    `dtql report DIR`: Table-1-style markdown, IQM and curves from run folders
   eval      re-evaluate the latest checkpoint of a run folder
   presets   list the task presets (the paper's Table 4), one a line [--algo iql]
-  data      `dtql data info PATH_OR_ID [--json]`: what a dataset holds
+  data      `dtql data info PATH_OR_ID [--json]`: what a dataset holds;
+            `dtql data list`: the `dtql collect` datasets, local or makeable offline
   toy       the 2D bandit experiments (Figures 1, 2, 3, 6)
   collect   make D4RL-style datasets with an online SAC agent (needs dtql[collect]),
             or from the shipped behaviour policies (--from-policies, no torch)
@@ -218,8 +219,12 @@ def cmd_data(argv: list[str]) -> int:
     from dtql.envs.make import adapt_observation
     from dtql.envs.registry import get_task
 
+    if argv and argv[0] == "list":
+        return cmd_data_list(argv[1:])
     if not argv or argv[0] != "info":
-        raise CommandError("usage: dtql data info PATH_OR_ID [--task NAME] [--json]")
+        raise CommandError(
+            "usage: dtql data info PATH_OR_ID [--task NAME] [--json] | dtql data list [--json]"
+        )
     args = tyro.cli(DataInfoArgs, args=argv[1:], prog="dtql data info")
     adapter = partial(adapt_observation, get_task(args.task)) if args.task else None
     info = dataset_info(load_dataset(args.dataset, obs_adapter=adapter))
@@ -237,6 +242,27 @@ def cmd_data(argv: list[str]) -> int:
                 if isinstance(value, dict):  # seeds, versions
                     value = ", ".join(f"{name} {item}" for name, item in value.items())
                 print(f"{key:>16}: {value}")
+    return 0
+
+
+@dataclass(frozen=True)
+class DataListArgs:
+    """Every dataset `dtql collect` names: whether it is local, and how to make it offline."""
+
+    json: bool = False
+    """Print one JSON list."""
+
+
+def cmd_data_list(argv: list[str]) -> int:
+    from dtql.collect.catalogue import collected_catalogue, print_catalogue
+    from dtql.data.collected import local_datasets_dir
+
+    args = tyro.cli(DataListArgs, args=argv, prog="dtql data list")
+    rows = collected_catalogue()
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print_catalogue(rows, str(local_datasets_dir()))
     return 0
 
 

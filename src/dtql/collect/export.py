@@ -50,6 +50,13 @@ LEVEL_POLICIES = {
 }
 
 
+def level_files(folder: Path, env_name: str, level: str) -> list[Path]:
+    """The files in ``folder`` that --from-policies reads to make a level (for medium-replay,
+    the SAC run's actions)."""
+    names = LEVEL_POLICIES[level] or ("medium-replay",)
+    return [Path(f"{policy_stem(folder, env_name, name)}.json") for name in names]
+
+
 def save_policies(
     args: CollectArgs, task: TaskSpec, env_name: str, levels: list[str], out: Path
 ) -> int:

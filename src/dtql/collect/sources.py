@@ -28,7 +28,6 @@ from dtql.collect.policies import (
 from dtql.collect.provenance import behaviour_policy, library_versions
 from dtql.collect.replay import ReplayActions, load_replay_actions, regenerate
 from dtql.collect.sac import SAC_KWARGS, SacRun, eval_record
-from dtql.data.collected import collect_command
 from dtql.data.transitions import Transitions
 from dtql.envs.make import make_single_env
 from dtql.envs.registry import TaskSpec
@@ -269,7 +268,7 @@ class PolicyFiles:
                     self._loaded["medium-replay"] = str(e)
             else:
                 medium = self._load("medium")
-                rerun = collect_command(self.env_name, "medium-replay")
+                rerun = f"dtql collect {self.task.env_id} --levels medium-replay"
                 if not isinstance(medium, str):  # the SAC run of the medium policy, rerun
                     rerun = medium.provenance.get("sac_rerun_command", rerun)
                 self._loaded["medium-replay"] = (

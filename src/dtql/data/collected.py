@@ -12,6 +12,7 @@ data layer knows no envs beyond these names).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -56,8 +57,21 @@ def collect_out_paths(out: Path, environment: str, level: str) -> tuple[Path, Pa
 
 
 def collect_command(environment: str, level: str) -> str:
-    """The `dtql collect` command that makes a level in the local datasets folder."""
-    env_id = COLLECTED_ENV_IDS[environment]
-    if level == "medium-replay":  # SAC's replay buffer: a seeded SAC rerun always makes it
-        return f"dtql collect {env_id} --levels medium-replay"
-    return f"dtql collect {env_id} --from-policies --levels {level}"
+    """The `dtql collect` command that makes a level in the local datasets folder from the
+    shipped behaviour-policy files (where a file is missing, it names the SAC run that makes it;
+    medium-replay is replayed from the shipped actions of the SAC run)."""
+    return f"dtql collect {COLLECTED_ENV_IDS[environment]} --from-policies --levels {level}"
+
+
+def local_collected_record(environment: str, level: str) -> tuple[Path, dict] | None:
+    """The local dataset of a level in $DTQL_DATASETS_DIR and its `dtql collect` record
+    (collect_info.json, or the .json beside the .hdf5), without reading the data; None if absent
+    or unreadable."""
+    folder, file = collect_out_paths(local_datasets_dir() / environment, environment, level)
+    for path, record in ((folder, folder / "collect_info.json"), (file, file.with_suffix(".json"))):
+        if record.is_file():
+            try:
+                return path, json.loads(record.read_text())
+            except ValueError:
+                return None
+    return None

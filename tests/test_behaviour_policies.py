@@ -374,6 +374,18 @@ def test_from_policies_imports_no_torch(tmp_path):
 # --------------------------------------------------------------------------- finding datasets
 
 
+def local_random(env_id: str) -> CollectArgs:
+    """A tiny random dataset with no --out: it goes to $DTQL_DATASETS_DIR/<env>."""
+    return CollectArgs(
+        env_id,
+        levels="random",
+        transitions=200,
+        num_envs=2,
+        from_policies=True,
+        progress_bar=False,
+    )
+
+
 def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DTQL_DATASETS_DIR", str(tmp_path / "local"))
     monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "d4rl"))
@@ -391,15 +403,7 @@ def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch, cap
         load_dataset("walker2d-medium-replay-v2")
 
     # No --out: the local datasets folder of the env, where names find it.
-    args = CollectArgs(
-        "Walker2d-v5",
-        levels="random",
-        transitions=200,
-        num_envs=2,
-        from_policies=True,
-        progress_bar=False,
-    )
-    assert run_collect(args) == 0
+    assert run_collect(local_random("Walker2d-v5")) == 0
     assert (local / "collect_info.json").is_file()
     by_task = load_dataset("walker2d-random-v2")  # what `dtql train --task` reads
     by_id = load_dataset("dtql/walker2d-random-v0")  # what `dtql data info` accepts too
@@ -421,15 +425,7 @@ def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch, cap
 
 def test_data_list_shows_local_datasets_and_what_the_shipped_files_make(tmp_path, monkeypatch):
     monkeypatch.setenv("DTQL_DATASETS_DIR", str(tmp_path / "local"))
-    args = CollectArgs(
-        "Hopper-v5",
-        levels="random",
-        transitions=200,
-        num_envs=2,
-        from_policies=True,
-        progress_bar=False,
-    )
-    assert run_collect(args) == 0
+    assert run_collect(local_random("Hopper-v5")) == 0
     rows = {row["dataset"]: row for row in collected_catalogue()}
     assert len(rows) == 4 * 5  # hopper, halfcheetah, walker2d, ant x the five levels
     random = rows["hopper-random-v2"]

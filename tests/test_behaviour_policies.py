@@ -423,7 +423,9 @@ def test_local_datasets_are_found_by_task_name_and_id(tmp_path, monkeypatch, cap
     np.testing.assert_array_equal(by_task.observations, by_id.observations)
 
 
-def test_data_list_shows_local_datasets_and_what_the_shipped_files_make(tmp_path, monkeypatch):
+def test_data_list_shows_local_datasets_and_what_the_shipped_files_make(
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("DTQL_DATASETS_DIR", str(tmp_path / "local"))
     assert run_collect(local_random("Hopper-v5")) == 0
     rows = {row["dataset"]: row for row in collected_catalogue()}
@@ -443,3 +445,9 @@ def test_data_list_shows_local_datasets_and_what_the_shipped_files_make(tmp_path
     # What the package ships today: every level of Hopper, none of Ant's from files.
     assert all(rows[f"hopper-{level}-v2"]["from_shipped_policies"] for level in LEVELS)
     assert not rows["ant-medium-v2"]["from_shipped_policies"]
+    # A damaged record is a one-line error naming its file, never a dataset shown as absent.
+    record = Path(random["local_path"]) / "collect_info.json"
+    record.write_text("{cut short")
+    assert main(["data", "list"]) == 2
+    error = capsys.readouterr().err
+    assert f"{record}: not JSON" in error and error.count("\n") == 1

@@ -16,6 +16,8 @@ import json
 import os
 from pathlib import Path
 
+from dtql.data.transitions import DatasetError, check_provenance
+
 COLLECTED_NAMESPACE = "dtql"
 COLLECTED_VERSION = 0
 # The environment names of collected datasets, and the Gymnasium env each is made in.
@@ -65,13 +67,18 @@ def collect_command(environment: str, level: str) -> str:
 
 def local_collected_record(environment: str, level: str) -> tuple[Path, dict] | None:
     """The local dataset of a level in $DTQL_DATASETS_DIR and its `dtql collect` record
-    (collect_info.json, or the .json beside the .hdf5), without reading the data; None if absent
-    or unreadable."""
+    (collect_info.json, or the .json beside the .hdf5), without reading the data; None if
+    absent. A record that is not a JSON object is a DatasetError naming the file."""
     folder, file = collect_out_paths(local_datasets_dir() / environment, environment, level)
     for path, record in ((folder, folder / "collect_info.json"), (file, file.with_suffix(".json"))):
         if record.is_file():
             try:
-                return path, json.loads(record.read_text())
-            except ValueError:
-                return None
+                value = json.loads(record.read_text())
+            except ValueError as e:
+                raise DatasetError(
+                    f"{record}: not JSON ({type(e).__name__}), expected the record "
+                    "`dtql collect` writes"
+                ) from e
+            check_provenance(str(record), record.name, value)
+            return path, value
     return None

@@ -433,7 +433,13 @@ def test_data_list_shows_local_datasets_and_what_the_shipped_files_make(
     random = rows["hopper-random-v2"]
     assert random["local_path"].startswith(str(tmp_path / "local" / "hopper"))
     assert (random["transitions"], random["id"]) == (200, "dtql/hopper-random-v0")
+    assert [p["sac_step"] for p in random["behaviour_policies"]] == [0]
+    assert random["collected_in_s"] >= 0.0
     assert rows["hopper-medium-v2"]["local_path"] is None
+    assert rows["hopper-medium-v2"]["behaviour_policies"] == []
+    assert main(["data", "list"]) == 0
+    table = capsys.readouterr().out
+    assert "| hopper-random-v2 | yes | 200 |" in table and "| uniform |" in table
     for name, row in rows.items():
         environment, _, level = name.removesuffix("-v2").partition("-")
         files = {"medium-replay": ["medium-replay"], "medium-expert": ["medium", "expert"]}

@@ -371,6 +371,13 @@ def check_provenance(source: str, field: str, value: Any) -> dict | None:
     return value
 
 
+def evaluated_normalized_score(policy: dict) -> float | None:
+    """The evaluated normalized score of one behaviour policy in a `dtql collect` record."""
+    evaluation = policy.get("evaluation") or {}
+    # Records written before the result vocabulary say "normalized_score".
+    return evaluation.get("normalized_score_mean", evaluation.get("normalized_score"))
+
+
 def provenance_summary(record: dict) -> dict[str, Any]:
     """The lines of a `dtql collect` record a user reads first: the command, each behaviour
     policy with its SAC step and evaluated return, the seeds, the versions and the date."""
@@ -380,8 +387,7 @@ def provenance_summary(record: dict) -> dict[str, Any]:
         line = f"{policy.get('policy')} (SAC step {policy.get('sac_step')})"
         if "return_mean" in evaluation:
             line += f": evaluated return {evaluation['return_mean']:.1f}"
-        # Records written before the result vocabulary say "normalized_score".
-        normalized = evaluation.get("normalized_score_mean", evaluation.get("normalized_score"))
+        normalized = evaluated_normalized_score(policy)
         if normalized is not None:
             line += f", normalized {normalized:.1f}"
         policies.append(line)

@@ -17,7 +17,7 @@ from dtql.data.collected import (
     collected_dataset_id,
     local_collected_record,
 )
-from dtql.data.transitions import evaluated_normalized_score
+from dtql.data.provenance import evaluated_normalized_score
 
 
 def collected_catalogue() -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from dtql.data.provenance import provenance_summary
+
 ObsAdapter = Callable[[dict], np.ndarray]
 # The metadata entry (Minari's metadata.json, a D4RL file's metadata/ group) where `dtql collect`
 # records how it made a dataset.
@@ -369,34 +371,3 @@ def check_provenance(source: str, field: str, value: Any) -> dict | None:
             "(the record `dtql collect` writes)"
         )
     return value
-
-
-def evaluated_normalized_score(policy: dict) -> float | None:
-    """The evaluated normalized score of one behaviour policy in a `dtql collect` record."""
-    evaluation = policy.get("evaluation") or {}
-    # Records written before the result vocabulary say "normalized_score".
-    return evaluation.get("normalized_score_mean", evaluation.get("normalized_score"))
-
-
-def provenance_summary(record: dict) -> dict[str, Any]:
-    """The lines of a `dtql collect` record a user reads first: the command, each behaviour
-    policy with its SAC step and evaluated return, the seeds, the versions and the date."""
-    policies = []
-    for policy in record.get("behaviour_policy", []):
-        evaluation = policy.get("evaluation") or {}
-        line = f"{policy.get('policy')} (SAC step {policy.get('sac_step')})"
-        if "return_mean" in evaluation:
-            line += f": evaluated return {evaluation['return_mean']:.1f}"
-        normalized = evaluated_normalized_score(policy)
-        if normalized is not None:
-            line += f", normalized {normalized:.1f}"
-        policies.append(line)
-    return {
-        "command": record.get("command"),
-        "level": record.get("level"),
-        "behaviour_policies": policies,
-        "normalized_score": record.get("dataset_normalized_score"),
-        "seeds": record.get("seeds"),
-        "versions": record.get("versions"),
-        "created_utc": record.get("created_utc"),
-    }

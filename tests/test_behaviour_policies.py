@@ -448,9 +448,9 @@ def test_data_list_shows_local_datasets_and_what_the_shipped_files_make(
         assert row["from_shipped_policies"] == shipped, name
         assert ("--from-policies" in row["make"]) == shipped, name
         assert row["needs_sac"] == (not shipped and level != "random"), name
-    # What the package ships today: every level of Hopper and Walker2d, none of
+    # What the package ships today: every level of Hopper, HalfCheetah and Walker2d, none of
     # Ant's from files.
-    for environment in ("hopper", "walker2d"):  # halfcheetah: its expert is not shipped yet
+    for environment in ("hopper", "halfcheetah", "walker2d"):
         for level in LEVELS:
             assert rows[f"{environment}-{level}-v2"]["from_shipped_policies"], (environment, level)
     assert not rows["ant-medium-v2"]["from_shipped_policies"]

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-import jax
 import numpy as np
 
 from dtql.bench.command import BenchArgs, _learner
+from dtql.bench.timing import machine
 from dtql.bench.training import matmul_rate, update_speed
 from dtql.envs.registry import get_task
 
@@ -34,9 +34,11 @@ def main() -> None:
     base = _learner(BenchArgs(), "dtql")
     hidden = base.agent.hidden_dim
     bound = matmul_rate(256, hidden, args.repeats).bound_flops_per_s
+    where = machine()
     print(
-        f"DTQL update, {task.name} preset (hidden {hidden}), {jax.devices()[0]}, "
-        f"{jax.device_count()} device(s); matmul bound {bound / 1e9:.0f} GFLOP/s "
+        f"DTQL update, {task.name} preset (hidden {hidden}); {where['device']}, "
+        f"{where['cpu_threads_usable']} usable CPU thread(s), jax {where['versions']['jax']}, "
+        f"XLA_FLAGS '{where['xla_flags']}'; matmul bound {bound / 1e9:.0f} GFLOP/s "
         f"([256, {hidden}] x [{hidden}, {hidden}], dtql bench's measurement); "
         f"median of {args.repeats} calls per batch size"
     )

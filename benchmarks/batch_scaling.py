@@ -8,7 +8,8 @@ The halfcheetah-medium-v2 preset as `dtql bench` builds it, with only the batch 
 synthetic data (100k rows). Each batch size is timed by `dtql bench`'s own measurement (median
 of ``--repeats`` jitted calls after a compiling one, about 20k rows per call), and a straight
 line t = fixed + per_row x batch is fitted to the medians. The matmul bound is `dtql bench`'s,
-measured in the same process.
+measured in the same process: up front (printed) and after every timed call, and each share is
+the median over calls of the call's rate over the bound measured beside it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from dtql.bench.command import BenchArgs, _learner
 from dtql.bench.timing import machine
-from dtql.bench.training import matmul_rate, update_speed
+from dtql.bench.training import matmul_chains, update_speed
 from dtql.envs.registry import get_task
 
 
@@ -33,12 +34,13 @@ def main() -> None:
     task = get_task(BenchArgs().task)
     base = _learner(BenchArgs(), "dtql")
     hidden = base.agent.hidden_dim
-    bound = matmul_rate(256, hidden, args.repeats).bound_flops_per_s
+    chains = matmul_chains(256, hidden)
+    bound = chains.rate(args.repeats).bound_flops_per_s
     where = machine()
     print(
         f"DTQL update, {task.name} preset (hidden {hidden}); {where['device']}, "
         f"{where['cpu_threads_usable']} usable CPU thread(s), jax {where['versions']['jax']}, "
-        f"XLA_FLAGS '{where['xla_flags']}'; matmul bound {bound / 1e9:.0f} GFLOP/s "
+        f"XLA_FLAGS '{where['xla_flags']}'; matmul bound up front {bound / 1e9:.0f} GFLOP/s "
         f"([256, {hidden}] x [{hidden}, {hidden}], dtql bench's measurement); "
         f"median of {args.repeats} calls per batch size"
     )
@@ -48,11 +50,12 @@ def main() -> None:
     for batch in batches:
         cfg = dataclasses.replace(base, batch_size=batch)
         steps = max(10, 20_000 // batch)
-        speed = update_speed("dtql", cfg, (task.obs_dim, task.act_dim), steps, args.repeats)
+        dims = (task.obs_dim, task.act_dim)
+        speed = update_speed("dtql", cfg, dims, steps, args.repeats, chains)
         seconds.append(1.0 / speed.steps_per_s)
         print(
             f"| {batch} | {1e3 * seconds[-1]:.2f} | {speed.flops_per_step / 1e9:.3f} | "
-            f"{speed.achieved_flops / 1e9:.1f} | {speed.achieved_flops / bound:.0%} |"
+            f"{speed.achieved_flops / 1e9:.1f} | {speed.share_of_matmul_bound:.0%} |"
         )
     design = np.stack([np.ones(len(batches)), np.asarray(batches, float)], axis=1)
     fixed, per_row = np.linalg.lstsq(design, np.asarray(seconds), rcond=None)[0]

@@ -97,6 +97,16 @@ def test_mish_matches_its_definition_to_float32_rounding_with_finite_gradients()
     np.testing.assert_allclose(grads, reference_grads, atol=2e-5)
 
 
+def test_mish_gradient_is_its_float64_derivative_and_saturates_at_the_extremes():
+    x = np.linspace(-100.0, 100.0, 20_001)
+    tanh_softplus = np.tanh(np.logaddexp(0.0, x))
+    exact = tanh_softplus + x * (1.0 - tanh_softplus**2) / (1.0 + np.exp(-x))
+    grads = jax.vmap(jax.grad(mish))(jnp.asarray(x, jnp.float32))
+    np.testing.assert_allclose(np.asarray(grads, np.float64), exact, rtol=0, atol=1e-6)
+    extremes = jax.vmap(jax.grad(mish))(jnp.array([-1e30, 1e30, jnp.inf]))
+    np.testing.assert_array_equal(extremes, [0.0, 1.0, 1.0])
+
+
 def test_broadcast_state_gives_the_tiled_computation_and_the_same_parameters():
     # One state [1, 1, S] beside N actions [1, N, A]: ConcatDense multiplies the state once;
     # the result is the tiled input's, and the parameter tree is nn.Dense's (checkpoints fit).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,16 +78,17 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
     if "training" in sections or "stacked" in sections:
         first = dtql_cfg
         chains = 1 if on_accelerator else report["machine"]["cpu_threads_usable"]
-        rate = training.matmul_rate(first.batch_size, first.agent.hidden_dim, args.repeats, chains)
+        bound = training.matmul_chains(first.batch_size, first.agent.hidden_dim, chains)
+        rate = bound.rate(args.repeats)
         report["matmul"] = {
             **dataclasses.asdict(rate),
             "bound_flops_per_s": rate.bound_flops_per_s,
         }
         speeds = {
-            name: training.update_speed(name, cfg, dims, steps, args.repeats)
+            name: training.update_speed(name, cfg, dims, steps, args.repeats, bound)
             for name, cfg in configs.items()
         }
-        report["training"] = [_speed_row(s, rate) for s in speeds.values()]
+        report["training"] = [_speed_row(s) for s in speeds.values()]
         if "stacked" in sections:
             report["stacked"] = [
                 dataclasses.asdict(stacked) | {"ratio": stacked.ratio}
@@ -128,7 +130,7 @@ def _learner(args: BenchArgs, algo: str):
     return cfg
 
 
-def _speed_row(speed: training.UpdateSpeed, rate: training.MatmulRate) -> dict[str, Any]:
+def _speed_row(speed: training.UpdateSpeed) -> dict[str, Any]:
     return {
         "algo": speed.algo,
         "steps_per_s": speed.steps_per_s,
@@ -136,7 +138,10 @@ def _speed_row(speed: training.UpdateSpeed, rate: training.MatmulRate) -> dict[s
         "s_per_1k_steps": 1000.0 / speed.steps_per_s,
         "flops_per_step": speed.flops_per_step,
         "achieved_flops_per_s": speed.achieved_flops,
-        "share_of_matmul_bound": speed.achieved_flops / rate.bound_flops_per_s,
+        "share_of_matmul_bound": speed.share_of_matmul_bound,
+        "bound_beside_flops_per_s": statistics.median(speed.bounds_flops_per_s),
+        "call_s": list(speed.call_s),
+        "bounds_beside_flops_per_s": list(speed.bounds_flops_per_s),
         "compile_s": speed.compile_s,
         "timing": speed.timing.as_dict(),
     }

@@ -12,7 +12,8 @@ def print_report(report: dict[str, Any]) -> None:
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
     print(
         f"dtql bench on {m['device']}, CPU {m['cpu']}, {m['cpu_threads_usable']} CPU threads "
-        f"usable, XLA_FLAGS={m['xla_flags']!r}; {versions}"
+        f"usable, XLA_FLAGS={m['xla_flags']!r}, the update compiled with "
+        f"{m['update_compiler_options']}; {versions}"
     )
     print(
         f"task preset {report['task']}; {report['steps_per_call']} updates per timed call; "
@@ -22,7 +23,7 @@ def print_report(report: dict[str, Any]) -> None:
     if "matmul" in report:
         mm = report["matmul"]
         print(
-            f"\nmatmul rate at [{mm['batch']}, {mm['hidden']}] x [{mm['hidden']}, "
+            f"\nmatmul rate up front at [{mm['batch']}, {mm['hidden']}] x [{mm['hidden']}, "
             f"{mm['hidden']}] (chains of {MATMULS_PER_CALL}): forward "
             f"{mm['forward_flops_per_s'] / 1e9:.1f}, input-gradient "
             f"{mm['input_grad_flops_per_s'] / 1e9:.1f}, weight-gradient "
@@ -31,15 +32,20 @@ def print_report(report: dict[str, Any]) -> None:
         )
     if "training" in report:
         print(
-            "\n| algo | steps/s | ms/step | GFLOP/step (XLA) | GFLOP/s | share of matmul "
-            "bound | compile s |\n| --- | --- | --- | --- | --- | --- | --- |"
+            "\n| algo | steps/s | ms/step | GFLOP/step (XLA) | GFLOP/s | bound beside, GFLOP/s "
+            "| share of matmul bound | compile s |\n" + "| --- " * 8 + "|"
         )
         for r in report["training"]:
             print(
                 f"| {r['algo']} | {r['steps_per_s']:.1f} | {r['ms_per_step']:.2f} | "
                 f"{r['flops_per_step'] / 1e9:.3f} | {r['achieved_flops_per_s'] / 1e9:.1f} | "
+                f"{r['bound_beside_flops_per_s'] / 1e9:.1f} | "
                 f"{100 * r['share_of_matmul_bound']:.0f}% | {r['compile_s']:.1f} |"
             )
+        print(
+            "(the bound is measured again after each timed call; a share is the median over "
+            "calls of the call's GFLOP/s over the bound measured beside it)"
+        )
     if "stacked" in report:
         print(
             "\n| algo | runs in one program | one run steps/s | run-steps/s | vs one run |"

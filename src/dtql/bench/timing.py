@@ -13,6 +13,8 @@ from typing import Any
 
 import jax
 
+from dtql.algos.common import UPDATE_COMPILER_OPTIONS
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -67,6 +69,7 @@ def machine() -> dict[str, Any]:
         "cpu": platform.processor() or platform.machine(),
         "cpu_threads_usable": len(os.sched_getaffinity(0)),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "update_compiler_options": dict(UPDATE_COMPILER_OPTIONS),
         "python": platform.python_version(),
         "versions": versions,
     }

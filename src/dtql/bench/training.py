@@ -7,6 +7,8 @@ Data are synthetic with the task's sizes (100k rows); configs are what `dtql tra
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +43,16 @@ def synthetic_data(rows: int, obs_dim: int, act_dim: int) -> Batch:
 
 @dataclass(frozen=True)
 class UpdateSpeed:
-    """One algorithm's main-phase update: steps/s, compile time and FLOPs per step."""
+    """One algorithm's main-phase update: steps/s, compile time and FLOPs per step, and the
+    matmul-bound rate measured right after each timed call."""
 
     algo: str
     steps_per_call: int
     timing: Timing  # of one call of steps_per_call updates
     compile_s: float
     flops_per_step: float
+    call_s: tuple[float, ...]  # each timed call
+    bounds_flops_per_s: tuple[float, ...]  # the matmul-bound rate after each call, if measured
 
     @property
     def steps_per_s(self) -> float:
@@ -57,29 +62,51 @@ class UpdateSpeed:
     def achieved_flops(self) -> float:
         return self.flops_per_step * self.steps_per_s
 
+    @property
+    def share_of_matmul_bound(self) -> float:
+        """The median over timed calls of the call's FLOP rate over the bound measured next to
+        it: the machine's speed drifts (shared cores, clocks), and a ratio of two numbers
+        measured a second apart drifts less than one of numbers measured a minute apart."""
+        return statistics.median(
+            self.flops_per_step * self.steps_per_call / (seconds * bound)
+            for seconds, bound in zip(self.call_s, self.bounds_flops_per_s, strict=True)
+        )
+
 
 def update_speed(
-    algo_name: str, cfg: LearnerConfig, dims: tuple[int, int], steps: int, repeats: int
+    algo_name: str,
+    cfg: LearnerConfig,
+    dims: tuple[int, int],
+    steps: int,
+    repeats: int,
+    bound: MatmulChains | None = None,
 ) -> UpdateSpeed:
     """Median steps/s of ``repeats`` jitted calls of ``steps`` main-phase updates, after a
-    compiling call; FLOPs of one update (minibatch draw included) by XLA's cost analysis."""
+    compiling call, each call followed by one measurement of ``bound`` if given; FLOPs of one
+    update (minibatch draw included) by XLA's cost analysis."""
     obs_dim, act_dim = dims
     algo = get_algorithm(algo_name)
     data = synthetic_data(DATA_ROWS, obs_dim, act_dim)
     state = algo.start_main_phase(algo.init(jax.random.key(0), cfg, obs_dim, act_dim, 1.0), cfg)
     calls = iter(range(1, 1_000_000))
 
-    def call(n: int):
+    def call():
         nonlocal state
         state, metrics = run_steps_jit(
-            algo.train_step, state, data, jax.random.key(next(calls)), cfg, n
+            algo.train_step, state, data, jax.random.key(next(calls)), cfg, steps
         )
         return metrics
 
-    compile_timing = time_calls(blocking(lambda: call(steps)), repeats=1, warmup=0)
-    timing = time_calls(blocking(lambda: call(steps)), repeats=repeats, warmup=0)
+    compile_timing = time_calls(blocking(call), repeats=1, warmup=0)
+    call_s, bounds = [], []
+    for _ in range(repeats):
+        call_s.append(time_calls(blocking(call), repeats=1, warmup=0).median_s)
+        if bound is not None:
+            bounds.append(bound.rate(repeats=1).bound_flops_per_s)
+    timing = Timing(statistics.median(call_s), min(call_s), max(call_s), repeats, warmup=0)
+    flops = step_flops(algo, state, data, cfg)
     return UpdateSpeed(
-        algo_name, steps, timing, compile_timing.median_s, step_flops(algo, state, data, cfg)
+        algo_name, steps, timing, compile_timing.median_s, flops, tuple(call_s), tuple(bounds)
     )
 
 
@@ -127,11 +154,29 @@ class MatmulRate:
 MATMULS_PER_CALL = 64
 
 
-def matmul_rate(batch: int, hidden: int, repeats: int, chains: int = 1) -> MatmulRate:
-    """FLOP/s of chains of ``MATMULS_PER_CALL`` dependent matmuls of each kind, in one jitted
-    loop: every product feeds the next, so none is hoisted or skipped. ``chains`` independent
+@dataclass(frozen=True)
+class MatmulChains:
+    """Compiled chains of ``MATMULS_PER_CALL`` dependent matmuls of each kind (forward,
+    input-gradient, weight-gradient), timed on demand: the bench measures the rate once up
+    front and again after every timed update call."""
+
+    batch: int
+    hidden: int
+    chains: int
+    calls: tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]
+
+    def rate(self, repeats: int) -> MatmulRate:
+        """The median rate of each kind over ``repeats`` timed calls."""
+        flops = 2.0 * self.batch * self.hidden * self.hidden * MATMULS_PER_CALL * self.chains
+        rates = [flops / time_calls(c, repeats, warmup=0).median_s for c in self.calls]
+        return MatmulRate(self.batch, self.hidden, *rates)
+
+
+def matmul_chains(batch: int, hidden: int, chains: int = 1) -> MatmulChains:
+    """Every product feeds the next, so none is hoisted or skipped. ``chains`` independent
     chains run side by side (one per CPU thread), so that the bound, like the update, can keep
-    every thread busy: one chain of 256-wide products splits over threads only in part."""
+    every thread busy: one chain of 256-wide products splits over threads only in part. Each
+    chain is compiled and run once here."""
     keys = jax.random.split(jax.random.key(0), 3)
     x = jax.random.normal(keys[0], (batch, hidden))
     w = jax.random.normal(keys[1], (hidden, hidden)) / jnp.sqrt(hidden)  # keeps norms steady
@@ -146,7 +191,7 @@ def matmul_rate(batch: int, hidden: int, repeats: int, chains: int = 1) -> Matmu
     def weight_grad(m):  # [H, B] @ [B, H], made to depend on the previous product by a row
         return x.T @ (g * m[:1]) / jnp.sqrt(batch)
 
-    rates = []
+    calls = []
     for step, start in ((forward, x), (input_grad, x), (weight_grad, w)):
         starts = tuple(start + k for k in range(chains))  # distinct, so none is deduplicated
         chain = jax.jit(
@@ -154,10 +199,15 @@ def matmul_rate(batch: int, hidden: int, repeats: int, chains: int = 1) -> Matmu
                 0, MATMULS_PER_CALL, lambda _, carry: tuple(map(step, carry)), starts
             )
         )
-        timing = time_calls(blocking(lambda c=chain, a=starts: c(a)), repeats=repeats, warmup=1)
-        flops = 2.0 * batch * hidden * hidden * MATMULS_PER_CALL * chains
-        rates.append(flops / timing.median_s)
-    return MatmulRate(batch, hidden, *rates)
+        call = blocking(lambda c=chain, a=starts: c(a))
+        call()  # compiles
+        calls.append(call)
+    return MatmulChains(batch, hidden, chains, tuple(calls))
+
+
+def matmul_rate(batch: int, hidden: int, repeats: int, chains: int = 1) -> MatmulRate:
+    """FLOP/s of chains of dependent matmuls of each kind (see ``matmul_chains``)."""
+    return matmul_chains(batch, hidden, chains).rate(repeats)
 
 
 @dataclass(frozen=True)

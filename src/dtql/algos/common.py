@@ -180,12 +180,13 @@ def run_steps(
     return state, jax.tree.map(lambda x: x / num_steps, sums)
 
 
-# XLA:CPU emits 256-bit vector code unless asked for wider: 512-bit made the DTQL update about 5%
-# faster on this project's AVX-512 CPU (its elementwise Mish and LayerNorm work; A/B on one core,
-# issue 13). A CPU without AVX-512 uses the widest it has; other backends do not read the option.
-UPDATE_COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
+# For the programs that train and act (run_steps here, acting in run.acting). XLA:CPU emits
+# 256-bit vector code unless asked for wider: 512-bit made the DTQL update about 5% faster on
+# this project's AVX-512 CPU (its elementwise Mish and LayerNorm work; A/B on one core, issue
+# 13). A CPU without AVX-512 uses the widest it has; other backends do not read the option.
+COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
 
-run_steps_jit = jax.jit(run_steps, static_argnums=(0, 4), compiler_options=UPDATE_COMPILER_OPTIONS)
+run_steps_jit = jax.jit(run_steps, static_argnums=(0, 4), compiler_options=COMPILER_OPTIONS)
 
 
 # Fields of AgentConfig that runs of one stacked program may differ in: each is read only in
@@ -237,7 +238,7 @@ def run_steps_stacked(
 
 
 run_steps_stacked_jit = jax.jit(
-    run_steps_stacked, static_argnums=(0, 5), compiler_options=UPDATE_COMPILER_OPTIONS
+    run_steps_stacked, static_argnums=(0, 5), compiler_options=COMPILER_OPTIONS
 )
 
 

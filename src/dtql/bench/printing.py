@@ -12,8 +12,8 @@ def print_report(report: dict[str, Any]) -> None:
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
     print(
         f"dtql bench on {m['device']}, CPU {m['cpu']}, {m['cpu_threads_usable']} CPU threads "
-        f"usable, XLA_FLAGS={m['xla_flags']!r}, the update compiled with "
-        f"{m['update_compiler_options']}; {versions}"
+        f"usable, XLA_FLAGS={m['xla_flags']!r}, training and acting compiled with "
+        f"{m['compiler_options']}; {versions}"
     )
     print(
         f"task preset {report['task']}; {report['steps_per_call']} updates per timed call; "

@@ -13,7 +13,7 @@ from typing import Any
 
 import jax
 
-from dtql.algos.common import UPDATE_COMPILER_OPTIONS
+from dtql.algos.common import COMPILER_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def machine() -> dict[str, Any]:
         "cpu": platform.processor() or platform.machine(),
         "cpu_threads_usable": len(os.sched_getaffinity(0)),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "update_compiler_options": dict(UPDATE_COMPILER_OPTIONS),
+        "compiler_options": dict(COMPILER_OPTIONS),
         "python": platform.python_version(),
         "versions": versions,
     }

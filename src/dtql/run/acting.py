@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dtql.algos import Algorithm, get_algorithm
+from dtql.algos.common import COMPILER_OPTIONS
 from dtql.algos.policies import acting_params
 from dtql.config import RunConfig, replace
 from dtql.envs.registry import TaskSpec, get_task
@@ -39,7 +40,7 @@ def act_function(algo: Algorithm, act_mode: str) -> tuple[Callable[..., Any], bo
 def _jitted(fn):
     """One jitted wrapper per acting function: ``ActingParams`` an argument, the config static
     (so a new checkpoint's parameters reuse the compiled code)."""
-    return jax.jit(fn, static_argnames="cfg")
+    return jax.jit(fn, static_argnames="cfg", compiler_options=COMPILER_OPTIONS)
 
 
 def make_act_fn(algo: Algorithm, state: Any, cfg: RunConfig, key: jax.Array) -> ActFn:
@@ -85,7 +86,7 @@ def _stacked(fn, keyed: bool):
         acts = lambda states, obs, cfg: jax.vmap(lambda s, o: fn(s, o, cfg=cfg))(  # noqa: E731
             states, obs
         )
-    return jax.jit(acts, static_argnames="cfg")
+    return jax.jit(acts, static_argnames="cfg", compiler_options=COMPILER_OPTIONS)
 
 
 def run_group_evaluation(

@@ -67,6 +67,8 @@ class UpdateSpeed:
         """The median over timed calls of the call's FLOP rate over the bound measured next to
         it: the machine's speed drifts (shared cores, clocks), and a ratio of two numbers
         measured a second apart drifts less than one of numbers measured a minute apart."""
+        if not self.bounds_flops_per_s:
+            raise ValueError(f"{self.algo}'s update was timed without a matmul bound beside it")
         return statistics.median(
             self.flops_per_step * self.steps_per_call / (seconds * bound)
             for seconds, bound in zip(self.call_s, self.bounds_flops_per_s, strict=True)
@@ -173,10 +175,10 @@ class MatmulChains:
 
 
 def matmul_chains(batch: int, hidden: int, chains: int = 1) -> MatmulChains:
-    """Every product feeds the next, so none is hoisted or skipped. ``chains`` independent
+    """The three chains, compiled (each run once here), in one jitted loop each. Every product
+    feeds the next, so none is hoisted or skipped. ``chains`` independent
     chains run side by side (one per CPU thread), so that the bound, like the update, can keep
-    every thread busy: one chain of 256-wide products splits over threads only in part. Each
-    chain is compiled and run once here."""
+    every thread busy: one chain of 256-wide products splits over threads only in part."""
     keys = jax.random.split(jax.random.key(0), 3)
     x = jax.random.normal(keys[0], (batch, hidden))
     w = jax.random.normal(keys[1], (hidden, hidden)) / jnp.sqrt(hidden)  # keeps norms steady
@@ -203,11 +205,6 @@ def matmul_chains(batch: int, hidden: int, chains: int = 1) -> MatmulChains:
         call()  # compiles
         calls.append(call)
     return MatmulChains(batch, hidden, chains, tuple(calls))
-
-
-def matmul_rate(batch: int, hidden: int, repeats: int, chains: int = 1) -> MatmulRate:
-    """FLOP/s of chains of dependent matmuls of each kind (see ``matmul_chains``)."""
-    return matmul_chains(batch, hidden, chains).rate(repeats)
 
 
 @dataclass(frozen=True)

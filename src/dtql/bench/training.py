@@ -48,11 +48,16 @@ class UpdateSpeed:
 
     algo: str
     steps_per_call: int
-    timing: Timing  # of one call of steps_per_call updates
     compile_s: float
     flops_per_step: float
-    call_s: tuple[float, ...]  # each timed call
+    call_s: tuple[float, ...]  # each timed call of steps_per_call updates
     bounds_flops_per_s: tuple[float, ...]  # the matmul-bound rate after each call, if measured
+
+    @property
+    def timing(self) -> Timing:
+        """Seconds per call: median, min and max of the timed calls."""
+        calls = self.call_s
+        return Timing(statistics.median(calls), min(calls), max(calls), len(calls), warmup=0)
 
     @property
     def steps_per_s(self) -> float:
@@ -105,10 +110,9 @@ def update_speed(
         call_s.append(time_calls(blocking(call), repeats=1, warmup=0).median_s)
         if bound is not None:
             bounds.append(bound.rate(repeats=1).bound_flops_per_s)
-    timing = Timing(statistics.median(call_s), min(call_s), max(call_s), repeats, warmup=0)
     flops = step_flops(algo, state, data, cfg)
     return UpdateSpeed(
-        algo_name, steps, timing, compile_timing.median_s, flops, tuple(call_s), tuple(bounds)
+        algo_name, steps, compile_timing.median_s, flops, tuple(call_s), tuple(bounds)
     )
 
 

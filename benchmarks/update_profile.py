@@ -10,7 +10,9 @@ timed first (tracing adds a few percent). Printed, per update:
 - time by kind: YNNPACK matrix products, XLA's own dot kernels, other fusions (elementwise work,
   reductions, Adam), loops (the random draws' hash rounds), copies; products with their GFLOP/s;
 - the other fusions' time by network, pass (forward / backward) and operation (LayerNorm, exp,
-  add, ...), from each fusion's op_name in the compiled program.
+  add, ...), from each fusion's op_name in the compiled program;
+- XLA's own matrix products one by one, with their shapes and GFLOP/s (the ones YNNPACK does
+  not take: the weight gradients, which contract over the batch).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def main() -> None:
     kinds: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
     parts: collections.Counter = collections.Counter()
     for name, ns in op_ns.items():
-        opcode, flops, op_name = instructions.get(name, ("", 0.0, ""))
+        opcode, flops, op_name, _ = instructions.get(name, ("", 0.0, "", ""))
         kind = kind_of(name, opcode, flops)
         kinds[kind][0] += ns / per_step
         kinds[kind][1] += flops
@@ -104,11 +106,17 @@ def main() -> None:
     )
     for part, ms in parts.most_common(15):
         print(f"| {part} | {ms:.2f} |")
+    print("\n| XLA's own product | shape | ms per update | GFLOP/s |\n| --- | --- | --- | --- |")
+    own = [name for name in op_ns if instructions.get(name, ("",))[0] == "dot"]
+    for name in sorted(own, key=lambda n: -op_ns[n])[:12]:
+        _, flops, _, shape = instructions[name]
+        ms = op_ns[name] / per_step
+        print(f"| {name} | {shape} | {ms:.3f} | {flops / 1e6 / ms:.0f} |")
 
 
-def parse_hlo(text: str) -> dict[str, tuple[str, float, str]]:
+def parse_hlo(text: str) -> dict[str, tuple[str, float, str, str]]:
     """Each instruction's opcode, the FLOPs of its matrix product (its own, or the one inside
-    the fusion it calls) and its op_name."""
+    the fusion it calls), its op_name and, for a dot, its operands' shapes and contraction."""
     shapes: dict[str, list[int]] = {}
     computations: dict[str, list[str]] = collections.defaultdict(list)
     current = ""
@@ -146,7 +154,12 @@ def parse_hlo(text: str) -> dict[str, tuple[str, float, str]]:
             if opcode == "fusion" and called:
                 inner = [x for x in computations.get(called.group(1), []) if " dot(" in x]
                 flops = dot_flops(inner[0]) if inner else 0.0
-            out[name] = (opcode, flops, op_name.group(1) if op_name else "")
+            shape = ""
+            if opcode == "dot":
+                lhs, rhs = re.search(r"dot\(%(\S+), %([^,)]+)\)", line).groups()
+                contracting = re.findall(r"[lr]hs_contracting_dims=\{([\d,]*)\}", line)
+                shape = f"{shapes[lhs]} x {shapes[rhs]}, contracting {' and '.join(contracting)}"
+            out[name] = (opcode, flops, op_name.group(1) if op_name else "", shape)
     return out
 
 

@@ -30,6 +30,10 @@ SETTINGS = {
     "YNNPACK dot fusions": "--xla_cpu_experimental_ynn_fusion_type=dot",
     "YNNPACK dots + reductions": "--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce",
     "YNNPACK dots + elementwise": "--xla_cpu_experimental_ynn_fusion_type=individual_dot,eltwise",
+    "YNNPACK dots alone": "--xla_cpu_experimental_ynn_fusion_type=individual_dot",
+    "oneDNN dot fusions": "--xla_cpu_experimental_onednn_fusion_type=dot",
+    "XNNPACK graph fusion": "--xla_cpu_experimental_xnn_graph_fusion_mode="
+    "XNN_GRAPH_FUSION_MODE_GREEDY",
 }
 
 

@@ -13,6 +13,8 @@ timed first (tracing adds a few percent). Printed, per update:
   add, ...), from each fusion's op_name in the compiled program;
 - XLA's own matrix products one by one, with their shapes and GFLOP/s (the ones YNNPACK does
   not take: the weight gradients, which contract over the batch).
+On a GPU (through the `device` tool) it prints instead the kernels one update launches: their
+count, how much of the update's wall time they fill, and the ones that take the most time.
 """
 
 from __future__ import annotations
@@ -49,10 +51,6 @@ def main() -> None:
     data = synthetic_data(DATA_ROWS, task.obs_dim, task.act_dim)
     init = algo.init(jax.random.key(0), cfg, task.obs_dim, task.act_dim, 1.0)
     state = algo.start_main_phase(init, cfg)
-    hlo = run_steps_jit.lower(
-        algo.train_step, state, data, jax.random.key(0), cfg, args.steps
-    ).compile()
-    instructions = parse_hlo(hlo.as_text())
 
     def call(seed: int) -> float:
         nonlocal state
@@ -69,14 +67,6 @@ def main() -> None:
         with jax.profiler.trace(folder):
             traced = call(3)
         profile = ProfileData.from_file(str(next(Path(folder).rglob("*.xplane.pb"))))
-    op_ns = collections.Counter()
-    for plane in profile.planes:
-        for line in plane.lines:
-            if line.name.startswith("tf_XLAEigen"):  # XLA:CPU's executor threads
-                for event in line.events:
-                    if not event.name.startswith("ThunkExecutor"):
-                        op_ns[event.name] += event.duration_ns
-
     where = machine()
     print(
         f"DTQL update, {task.name} preset; {where['device']}, {where['cpu_threads_usable']} "
@@ -85,7 +75,26 @@ def main() -> None:
         f"{args.steps} updates: {1e3 * untraced:.2f} ms per update untraced, "
         f"{1e3 * traced:.2f} traced"
     )
-    per_step = 1e6 * args.steps  # ns in the trace -> ms per update
+    if jax.default_backend() == "cpu":
+        compiled = run_steps_jit.lower(
+            algo.train_step, state, data, jax.random.key(0), cfg, args.steps
+        ).compile()
+        print_cpu_breakdown(profile, parse_hlo(compiled.as_text()), args.steps)
+    else:
+        print_accelerator_kernels(profile, args.steps, traced)
+
+
+def print_cpu_breakdown(profile: ProfileData, instructions: dict, steps: int) -> None:
+    """XLA:CPU: each operation's time by kind, the elementwise time by network, pass and
+    operation, and XLA's own products one by one."""
+    op_ns = collections.Counter()
+    for plane in profile.planes:
+        for line in plane.lines:
+            if line.name.startswith("tf_XLAEigen"):  # XLA:CPU's executor threads
+                for event in line.events:
+                    if not event.name.startswith("ThunkExecutor"):
+                        op_ns[event.name] += event.duration_ns
+    per_step = 1e6 * steps  # ns in the trace -> ms per update
     kinds: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
     parts: collections.Counter = collections.Counter()
     for name, ns in op_ns.items():
@@ -112,6 +121,38 @@ def main() -> None:
         _, flops, _, shape = instructions[name]
         ms = op_ns[name] / per_step
         print(f"| {name} | {shape} | {ms:.3f} | {flops / 1e6 / ms:.0f} |")
+
+
+def print_accelerator_kernels(profile: ProfileData, steps: int, traced: float) -> None:
+    """A GPU: how many kernels one update launches, how much of its wall time they fill, and
+    the kernels that take the most time (what limits a small-batch update there: kernel count
+    and loop overhead, or the kernels themselves)."""
+    kernels: collections.Counter = collections.Counter()
+    counts: collections.Counter = collections.Counter()
+    for plane in profile.planes:
+        if not plane.name.startswith("/device:"):
+            continue
+        print(
+            f"{plane.name}: "
+            + ", ".join(f"{line.name} ({len(list(line.events))} events)" for line in plane.lines)
+        )
+        for line in plane.lines:
+            if line.name.startswith("Stream"):  # the device's kernels and copies, by stream
+                for event in line.events:
+                    kernels[event.name] += event.duration_ns
+                    counts[event.name] += 1
+    if not counts:
+        print("no kernel events in the trace (is CUPTI available?)")
+        return
+    busy_ms = sum(kernels.values()) / 1e6 / steps
+    print(
+        f"\nper update: {sum(counts.values()) / steps:.0f} kernels and copies "
+        f"({len(counts)} distinct), {busy_ms:.3f} ms of them against {1e3 * traced:.3f} ms of "
+        f"wall time: the device is busy {busy_ms / (1e3 * traced):.0%} of it"
+    )
+    print("\n| kernel | per update | ms per update |\n| --- | --- | --- |")
+    for name, ns in kernels.most_common(15):
+        print(f"| {name[:90]} | {counts[name] / steps:.1f} | {ns / 1e6 / steps:.4f} |")
 
 
 def parse_hlo(text: str) -> dict[str, tuple[str, float, str, str]]:

@@ -147,8 +147,8 @@ def print_accelerator_kernels(profile: ProfileData, steps: int, traced: float) -
     busy_ms = sum(kernels.values()) / 1e6 / steps
     print(
         f"\nper update: {sum(counts.values()) / steps:.0f} kernels and copies "
-        f"({len(counts)} distinct), {busy_ms:.3f} ms of them against {1e3 * traced:.3f} ms of "
-        f"wall time: the device is busy {busy_ms / (1e3 * traced):.0%} of it"
+        f"({len(counts)} distinct), {busy_ms:.3f} ms of them (summed over streams) against "
+        f"{1e3 * traced:.3f} ms of wall time ({busy_ms / (1e3 * traced):.0%})"
     )
     print("\n| kernel | per update | ms per update |\n| --- | --- | --- |")
     for name, ns in kernels.most_common(15):

@@ -19,6 +19,7 @@ from dtql.collect import CollectArgs, run_collect
 from dtql.collect.args import LEVELS, dataset_id, parse_levels, regenerate_command
 from dtql.collect.rollout import collect
 from dtql.collect.sac import OLD_EVAL_KEYS, eval_record, rename_old_eval_keys
+from dtql.collect.snapshots import nearest_to_d4rl
 from dtql.data import dataset_info, load_dataset, minari_metadata
 from dtql.envs.registry import get_task
 from dtql.evaluation import SUMMARY_KEYS, EvalResult
@@ -250,6 +251,64 @@ def test_saved_policies_regenerate_the_sac_runs_datasets_exactly(run, tmp_path, 
             np.testing.assert_array_equal(getattr(ours, field), getattr(theirs, field))
         np.testing.assert_array_equal(ours.terminals, theirs.terminals)
         np.testing.assert_array_equal(ours.timeouts, theirs.timeouts)
+
+
+@pytest.mark.slow
+def test_medium_step_picks_a_scored_snapshot_and_its_replay(tmp_path, capsys):
+    """--snapshot-every saves and evaluates the policy every k steps; --score-snapshots scores
+    each with stochastic and mean actions; --medium-step makes one the medium, with the replay
+    buffer up to it as medium-replay."""
+    pytest.importorskip("stable_baselines3")
+    out = tmp_path / "out"
+    sac = tiny_args(
+        out, levels="medium-replay", sac_steps=3000, snapshot_every=1000, medium_step=3000
+    )
+    assert run_collect(sac) == 0
+    state = json.loads((out / "sac" / "state.json").read_text())
+    assert [e["step"] for e in state["evals"]] == [0, 1000, 2000, 3000]
+    assert state["medium"]["step"] == 3000  # not the first to reach --medium-fraction
+    snapshots = sorted(p.name for p in (out / "sac" / "snapshots").iterdir())
+    assert snapshots == ["step_0001000.zip", "step_0002000.zip", "step_0003000.zip"]
+
+    assert run_collect(tiny_args(out, score_snapshots=True)) == 0
+    assert "no snapshot in that window" in capsys.readouterr().out
+    scores = json.loads((out / "sac" / "snapshot_scores.json").read_text())["snapshots"]
+    assert [r["step"] for r in scores] == [1000, 2000, 3000]
+    assert all(r["mean_action"]["act_mode"] == "mean" for r in scores)
+    assert all(r["stochastic"]["act_mode"] == "stochastic" for r in scores)
+
+    policies = tmp_path / "policies"
+    save = tiny_args(
+        out, levels="medium,medium-replay", medium_step=2000, save_policies=str(policies)
+    )
+    assert run_collect(save) == 0
+    medium = json.loads((policies / "hopper-medium.json").read_text())["provenance"]
+    assert medium["sac_step"] == 2000 and medium["snapshot_scores"] == scores[1]
+    assert medium["evaluation"] == state["evals"][2]
+    assert medium["snapshot"]["file"].endswith("step_0002000.zip")
+    assert "--medium-step 2000" in medium["sac_rerun_command"]
+    replay = json.loads((policies / "hopper-medium-replay.json").read_text())
+    assert replay["rows"] == 2000
+
+    missing = tiny_args(out, levels="medium", medium_step=2500, save_policies=str(tmp_path / "x"))
+    assert run_collect(missing) == 1
+    assert "no evaluation at --medium-step 2500" in capsys.readouterr().out
+
+
+def test_nearest_snapshot_is_closest_on_the_worse_of_both_scores():
+    def record(step: int, stochastic: float, mean: float) -> dict:
+        return {
+            "step": step,
+            "stochastic": {"normalized_score_mean": stochastic},
+            "mean_action": {"normalized_score_mean": mean},
+        }
+
+    scores = {
+        s: record(s, a, b) for s, a, b in [(1, 44, 90), (2, 30, 55), (3, 40, 60), (9, 44, 53)]
+    }
+    # step 1 has the data score but a near-expert mean; step 9 is outside the window.
+    assert nearest_to_d4rl(scores, (44.3, 52.9), (1, 5))["step"] == 3
+    assert nearest_to_d4rl(scores, (44.3, 52.9), (5, 8)) is None
 
 
 # The evaluation records as an earlier dtql collect wrote them (before they used SUMMARY_KEYS).

@@ -28,7 +28,8 @@ USAGE = """usage: dtql {train,eval,sweep,report,presets,data,toy,collect,bench,e
   eval      re-evaluate the latest checkpoint of a run folder
   presets   list the task presets (the paper's Table 4), one a line [--algo iql]
   data      `dtql data info PATH_OR_ID [--json]`: what a dataset holds;
-            `dtql data list`: the `dtql collect` datasets, local or makeable offline
+            `dtql data list`: the `dtql collect` datasets, local or makeable offline;
+            `dtql data fingerprint NAME`: data and BC scores beside D4RL's
   toy       the 2D bandit experiments (Figures 1, 2, 3, 6)
   collect   make D4RL-style datasets with an online SAC agent (needs dtql[collect]),
             or from the shipped behaviour policies (--from-policies, no torch)
@@ -221,9 +222,16 @@ def cmd_data(argv: list[str]) -> int:
 
     if argv and argv[0] == "list":
         return cmd_data_list(argv[1:])
+    if argv and argv[0] == "fingerprint":
+        from dtql.fingerprint import FingerprintArgs, run_fingerprint
+
+        return run_fingerprint(
+            tyro.cli(FingerprintArgs, args=argv[1:], prog="dtql data fingerprint")
+        )
     if not argv or argv[0] != "info":
         raise CommandError(
-            "usage: dtql data info PATH_OR_ID [--task NAME] [--json] | dtql data list [--json]"
+            "usage: dtql data info PATH_OR_ID [--task NAME] [--json] | dtql data list [--json] "
+            "| dtql data fingerprint NAME [--record]"
         )
     args = tyro.cli(DataInfoArgs, args=argv[1:], prog="dtql data info")
     adapter = partial(adapt_observation, get_task(args.task)) if args.task else None

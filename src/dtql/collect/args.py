@@ -80,6 +80,17 @@ class CollectArgs:
     watch for the expert stop, and expert episodes run 1000 steps each."""
     checkpoint_every: int = 50_000
     """Save SAC (model + replay buffer) every this many env steps, for --resume."""
+    snapshot_every: int | None = None
+    """Also save the SAC policy every this many env steps (OUT/sac/snapshots/step_<k>.zip, each
+    evaluated there too), the candidates `--score-snapshots` scores and `--medium-step` picks."""
+    medium_step: int | None = None
+    """The medium snapshot is the policy at this step (a --snapshot-every step, chosen by its
+    stochastic and mean-action scores) instead of the first to reach --medium-fraction; the SAC
+    run trains to it, and medium-replay is the replay buffer up to it."""
+    score_snapshots: bool = False
+    """Score every snapshot of the SAC run in OUT/sac/snapshots with stochastic and mean actions
+    (--eval-episodes each), write OUT/sac/snapshot_scores.json and print them beside D4RL's
+    medium data and BC scores; then exit (no training, no datasets)."""
     num_envs: int = 16
     """Parallel envs for collection (one batched policy call per step)."""
     hdf5: bool = False
@@ -193,14 +204,24 @@ SAC_FLAGS = (
     "expert_stop_fraction",
     "expert_eval_every",
     "checkpoint_every",
+    "snapshot_every",
 )
 
 
 def check_args(args: CollectArgs) -> None:
     """Counts must be >= 1 (learning_starts >= 0), the fractions in [0, 2], and the modes
     (SAC run, --from-policies, --save-policies) not mixed."""
-    if args.from_policies and args.save_policies is not None:
-        raise CollectError("--from-policies and --save-policies exclude each other, expected one")
+    modes = [args.from_policies, args.save_policies is not None, args.score_snapshots]
+    if sum(modes) > 1:
+        raise CollectError(
+            "--from-policies, --save-policies and --score-snapshots exclude each other, "
+            "expected one at most"
+        )
+    if args.from_policies and args.medium_step is not None:
+        raise CollectError(
+            "--medium-step picks a snapshot of a SAC run, which --from-policies does not read; "
+            "expected it left out"
+        )
     if args.policies is not None and not args.from_policies:
         raise CollectError("--policies is read only with --from-policies, expected both or neither")
     if args.from_policies:
@@ -219,7 +240,10 @@ def check_args(args: CollectArgs) -> None:
         "eval_episodes",
         "checkpoint_every",
     )
-    for name in (*positive, "num_envs"):
+    optional = [
+        name for name in ("snapshot_every", "medium_step") if getattr(args, name) is not None
+    ]
+    for name in (*positive, "num_envs", *optional):
         if getattr(args, name) < 1:
             raise CollectError(
                 f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}"

@@ -4,10 +4,11 @@ files, the ones `--from-policies` reads and the package ships (dtql/assets/polic
 ``dtql collect ENV --out SAC_OUT --save-policies DIR`` reads SAC_OUT/sac (state.json, the
 policy_{medium,final}.zip snapshots and replay_buffer.pkl; nothing there is written) and writes
 DIR/<env>-<level>.json (+ .safetensors) for each level in --levels: random (uniform, no SAC
-needed), medium (the first snapshot reaching --medium-fraction), expert (the final policy, if it
-reaches --expert-fraction) and medium-replay (the buffer up to the medium snapshot as its actions,
-see ``replay``). Each file's provenance holds the snapshot's step and evaluation, the SAC
-settings and seeds, the library versions, this command, and the command that reruns the SAC run.
+needed), medium (the first snapshot reaching --medium-fraction, or --medium-step's snapshot),
+expert (the final policy, if it reaches --expert-fraction) and medium-replay (the buffer up to
+the medium snapshot as its actions, see ``replay``). Each file's provenance holds the snapshot's
+step and evaluation, the SAC settings and seeds, the library versions, this command, and the
+command that reruns the SAC run.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dtql.collect.policies import (
 from dtql.collect.provenance import library_versions
 from dtql.collect.replay import replay_from_buffer, write_replay_actions
 from dtql.collect.sac import buffer_rows, buffer_transitions, import_sb3, rename_old_eval_keys
+from dtql.collect.snapshots import medium_snapshot, read_scores
 from dtql.collect.sources import (
     SNAPSHOTS,
     eval_every,
@@ -74,7 +76,7 @@ def save_policies(
         if level == "random":
             files = write_behaviour_policy(uniform_for_task(args, task), stem)
         else:
-            zip_path = sac_dir / f"policy_{SNAPSHOTS[level]}.zip"
+            zip_path = _snapshot_file(args, state, sac_dir, level)
             reason = _snapshot_problem(args, task, state, level, sac_dir, zip_path)
             if reason is not None:
                 print(f"{level}: skipped: {reason}")
@@ -105,7 +107,7 @@ def _save_replay(
     stem: Path,
 ) -> list[Path]:
     """medium-replay as the SAC run's actions up to the medium snapshot (checked by replay)."""
-    zip_path = sac_dir / "policy_medium.zip"
+    zip_path = _snapshot_file(args, state, sac_dir, "medium")
     reason = _snapshot_problem(args, task, state, "medium", sac_dir, zip_path)
     buffer_path = sac_dir / "replay_buffer.pkl"
     if reason is None and not buffer_path.is_file():
@@ -117,7 +119,7 @@ def _save_replay(
     from stable_baselines3.common.save_util import load_from_pkl
 
     buffer = load_from_pkl(buffer_path)  # a local file a dtql collect run wrote
-    steps = int(state["medium"]["step"])
+    steps = int(_evaluation(args, state, sac_dir, "medium")["step"])
     if buffer_rows(buffer) < steps:
         raise PolicyFileError(
             f"{buffer_path} holds {buffer_rows(buffer)} rows, expected >= {steps} (the medium step)"
@@ -147,6 +149,15 @@ def _snapshot_problem(
     """Why a SAC run has no usable snapshot for `level`, or None."""
     if state is None:
         return f"no SAC run in {sac_dir} (no state.json), expected the --out of a dtql collect run"
+    if level == "medium" and args.medium_step is not None:
+        if _evaluation(args, state, sac_dir, level) is None:
+            return (
+                f"{sac_dir / 'state.json'}: no evaluation at --medium-step {args.medium_step}, "
+                "expected a step the run saved with --snapshot-every"
+            )
+        if not zip_path.is_file():
+            return f"{zip_path} is missing, expected the snapshot of --medium-step"
+        return None
     reason = snapshot_unavailable(args, task, state, level)
     if reason is not None:
         return reason
@@ -166,6 +177,24 @@ def _snapshot_problem(
     return None
 
 
+def _snapshot_file(
+    args: CollectArgs, state: dict[str, Any] | None, sac_dir: Path, level: str
+) -> Path:
+    """The SB3 file of a level's snapshot (for medium, --medium-step's when given)."""
+    if level == "medium" and state is not None:
+        return medium_snapshot(args, state, sac_dir)[1]
+    return sac_dir / f"policy_{SNAPSHOTS[level]}.zip"
+
+
+def _evaluation(
+    args: CollectArgs, state: dict[str, Any], sac_dir: Path, level: str
+) -> dict[str, Any] | None:
+    """The evaluation record of a level's snapshot (for medium, --medium-step's when given)."""
+    if level == "medium":
+        return medium_snapshot(args, state, sac_dir)[0]
+    return state[SNAPSHOTS[level]]
+
+
 def _snapshot_provenance(
     args: CollectArgs,
     task: TaskSpec,
@@ -175,13 +204,19 @@ def _snapshot_provenance(
     out: Path,
 ) -> dict[str, Any]:
     """The provenance of a policy file written from a SAC snapshot."""
-    evaluation = state[SNAPSHOTS[level]]
+    evaluation = _evaluation(args, state, out / "sac", level)
+    assert evaluation is not None  # _snapshot_problem found it
+    chosen = {}
+    if level == "medium" and args.medium_step is not None:  # and its scores, when scored
+        scores = read_scores(out / "sac").get(args.medium_step)
+        chosen = {"medium_step": args.medium_step, "snapshot_scores": scores}
     return {
         "env_id": task.env_id,
         "level": level,
         "policy": f"SAC {SNAPSHOTS[level]} policy",
         "sac_step": evaluation["step"],
         "evaluation": evaluation,
+        **chosen,
         **thresholds(args, task),
         "sac": sac_record(args, state, torch_threads=1),  # run_collect's SAC: one thread
         "snapshot": {"file": str(zip_path), "sha256": file_sha256(zip_path)},
@@ -216,6 +251,7 @@ def _sac_commands(
         eval_episodes=int(state["evals"][0]["episodes"]),
         medium_fraction=args.medium_fraction,
         expert_fraction=args.expert_fraction,
+        medium_step=args.medium_step if level == "medium" else None,
     )
     return {
         "sac_command": command,  # None while the run has not ended (no summary.json yet)

@@ -35,6 +35,7 @@ from dtql.collect.policies import PolicyFileError, action_rng
 from dtql.collect.provenance import collection_record, provenance
 from dtql.collect.rollout import collect
 from dtql.collect.sac import SacRun, import_sb3
+from dtql.collect.snapshots import score_snapshots
 from dtql.collect.sources import PolicyFiles, SacSnapshots
 from dtql.data.d4rl import write_d4rl
 from dtql.data.minari import write_minari
@@ -57,6 +58,8 @@ def run_collect(args: CollectArgs) -> int:
         out = out_dir(args, env_name)
         if args.save_policies is not None:
             return save_policies(args, task, env_name, levels, out)
+        if args.score_snapshots:
+            return score_snapshots(args, task, env_name, out)
         check_out(out, args, env_name, levels)
         status: dict[str, dict[str, Any]] = {}
         todo = []

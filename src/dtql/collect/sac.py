@@ -205,18 +205,29 @@ class SacRun:
                     break
                 if self._expert_reached():
                     break
-                step, eval_every = model.num_timesteps, self._eval_every()
-                next_eval = (step // eval_every + 1) * eval_every
-                next_checkpoint = (step // args.checkpoint_every + 1) * args.checkpoint_every
-                stop = min(next_eval, next_checkpoint, args.sac_steps)
+                step = model.num_timesteps
+                intervals = [self._eval_every(), args.checkpoint_every, args.snapshot_every]
+                stops = [(step // k + 1) * k for k in intervals if k is not None]
+                if args.medium_step is not None and step < args.medium_step:
+                    stops.append(args.medium_step)
+                stop = min(*stops, args.sac_steps)
                 chunk_started = time.monotonic()
                 self._saved = False
                 model.learn(stop - step, reset_num_timesteps=False, callback=on_step)
                 self.state["train_wall_time_s"] += time.monotonic() - chunk_started
                 self.state["num_timesteps"] = step = model.num_timesteps
 
-                if step % eval_every == 0 or step == args.sac_steps:
+                snapshot = args.snapshot_every is not None and step % args.snapshot_every == 0
+                if (
+                    step % self._eval_every() == 0
+                    or step in (args.sac_steps, args.medium_step)
+                    or snapshot
+                ):
                     self._after_eval(self.evaluate(), bar)
+                if snapshot:
+                    snapshot_path(self.dir, step).parent.mkdir(exist_ok=True)
+                    with atomic_path(snapshot_path(self.dir, step)) as tmp:
+                        self.model.save(tmp)
                 if step % args.checkpoint_every == 0 or step == args.sac_steps:
                     self._checkpoint()
         finally:
@@ -242,15 +253,21 @@ class SacRun:
                 f"(normalized {result['normalized_score_mean']:.1f}), "
                 f"SAC time {self.state['train_wall_time_s']:.0f} s"
             )
-        if self.state["medium"] is None and result["return_mean"] >= self.medium_threshold:
+        if self.state["medium"] is None and self._is_medium(result):
             self.model.save(self.dir / "policy_medium.zip")
             self.state["medium"] = result
             tqdm.write(
                 f"medium snapshot at step {result['step']}: return {result['return_mean']:.1f} "
-                f">= {self.medium_threshold:.1f} "
                 f"(normalized {result['normalized_score_mean']:.1f})"
             )
         self._update_bar(bar)
+
+    def _is_medium(self, result: dict[str, Any]) -> bool:
+        """The medium snapshot: the one at --medium-step, or else the first evaluation whose
+        return reaches --medium-fraction x the expert return."""
+        if self.args.medium_step is not None:
+            return result["step"] == self.args.medium_step
+        return result["return_mean"] >= self.medium_threshold
 
     def _update_bar(self, bar: tqdm) -> None:
         last = self.state["evals"][-1]
@@ -300,6 +317,11 @@ class SacRun:
     def replay_transitions(self, steps: int) -> Transitions:
         """The first `steps` rows of the replay buffer as episodes (the last one cut: timeout)."""
         return buffer_transitions(self.model.replay_buffer, steps, self.model.policy.unscale_action)
+
+
+def snapshot_path(sac_dir: Path, step: int) -> Path:
+    """Where --snapshot-every saves the SAC policy of a step: sac/snapshots/step_<k>.zip."""
+    return sac_dir / "snapshots" / f"step_{step:07d}.zip"
 
 
 # --------------------------------------------------------------------------- replay buffer

@@ -8,6 +8,7 @@ without it; everything else runs with numpy alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -460,3 +461,45 @@ def test_data_list_shows_local_datasets_and_what_the_shipped_files_make(
     assert main(["data", "list"]) == 2
     error = capsys.readouterr().err
     assert f"{record}: not JSON" in error and error.count("\n") == 1
+
+
+def test_a_shipped_fingerprint_travels_only_with_the_arrays_it_was_measured_on(
+    tmp_path, monkeypatch, capsys
+):
+    """`dtql collect` copies a level's shipped fingerprint into the provenance when the dataset
+    it made has the measured arrays' digest; `dtql data list` shows it beside D4RL's."""
+    from dtql.collect import provenance as provenance_module
+    from dtql.collect.replay import transitions_digest
+
+    monkeypatch.setenv("DTQL_DATASETS_DIR", str(tmp_path / "local"))
+    assert run_collect(local_random("Hopper-v5")) == 0
+    made = load_dataset("hopper-random-v2")
+    fingerprint = {
+        "task": "hopper-random-v2",
+        "data_normalized_score": 1.5,
+        "bc_normalized_score": 2.5,
+        "bc_normalized_score_stderr": 0.5,
+        "transitions": 200,
+        "data_sha256": transitions_digest(made),
+    }
+    catalogue = tmp_path / "fingerprints.json"
+    catalogue.write_text(json.dumps({"format_version": 1, "fingerprints": {}}))
+    monkeypatch.setattr(provenance_module, "SHIPPED_FINGERPRINTS", catalogue)
+    from dtql.fingerprint import add_to_catalogue
+
+    add_to_catalogue(catalogue, fingerprint)
+    rows = {row["dataset"]: row for row in collected_catalogue()}
+    assert rows["hopper-random-v2"]["fingerprint"]["measured_on"].startswith("the dataset the")
+
+    again = dataclasses.replace(local_random("Hopper-v5"), out=str(tmp_path / "again"))
+    assert run_collect(again) == 0
+    folder = tmp_path / "again" / "minari" / "dtql" / "hopper-random-v0"
+    assert load_dataset(folder).provenance["fingerprint"] == fingerprint
+    other_seed = dataclasses.replace(again, out=str(tmp_path / "other"), seed=1)
+    assert run_collect(other_seed) == 0
+    folder = tmp_path / "other" / "minari" / "dtql" / "hopper-random-v0"
+    assert "fingerprint" not in load_dataset(folder).provenance
+
+    capsys.readouterr()
+    assert main(["data", "list"]) == 0
+    assert "| 1.5 / 2.5 |" in capsys.readouterr().out  # no D4RL numbers for random

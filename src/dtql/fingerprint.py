@@ -26,6 +26,7 @@ from typing import Annotated, Any
 import numpy as np
 import tyro
 
+from dtql.collect.replay import transitions_digest
 from dtql.config import RunConfig
 from dtql.data import load_dataset
 from dtql.data.collected import collected_dataset_for
@@ -67,6 +68,9 @@ class FingerprintArgs:
     """Folder of the BC runs (default runs/fingerprint/<task>); rerunning resumes it."""
     record: bool = False
     """Write the fingerprint into the dataset's `dtql collect` provenance record."""
+    catalogue: str | None = None
+    """Also set it as the dataset's entry of this fingerprints file (JSON, made if absent), as
+    src/dtql/assets/policies/fingerprints.json holds those of the shipped policies' datasets."""
     json: bool = False
     """Print one JSON object."""
 
@@ -156,6 +160,7 @@ def measure_fingerprint(args: FingerprintArgs) -> dict[str, Any]:
         raise DatasetError(f"{out}: BC runs did not all finish: {'; '.join(report.lines())}")
     measured = {
         **data_fingerprint(data, task),
+        "data_sha256": transitions_digest(data),
         **bc_fingerprint([Path(c.out) for c in cfgs], args.last_evals),
     }
     d4rl = d4rl_reference(task)
@@ -189,7 +194,7 @@ def fingerprint_command(args: FingerprintArgs) -> str:
     parts = ["dtql", "data", "fingerprint", args.dataset]
     for f in dataclasses.fields(FingerprintArgs):
         value = getattr(args, f.name)
-        if f.name in ("dataset", "record", "json") or value == f.default:
+        if f.name in ("dataset", "record", "catalogue", "json") or value == f.default:
             continue
         parts += [f"--{f.name.replace('_', '-')}", str(value)]
     return " ".join(parts)
@@ -226,6 +231,16 @@ def record_fingerprint(dataset: str, fingerprint: dict[str, Any]) -> list[Path]:
         write_json_atomic(file, record)
         written.append(file)
     return written
+
+
+def add_to_catalogue(path: Path, fingerprint: dict[str, Any]) -> None:
+    """Set the task's entry of a fingerprints file (keys sorted, so diffs stay small)."""
+    catalogue = {"format_version": 1, "fingerprints": {}}
+    if path.is_file():
+        catalogue = json.loads(path.read_text())
+    entries = {**catalogue["fingerprints"], fingerprint["task"]: fingerprint}
+    catalogue["fingerprints"] = dict(sorted(entries.items()))
+    write_json_atomic(path, catalogue)
 
 
 def format_fingerprint(fp: dict[str, Any]) -> str:
@@ -265,5 +280,8 @@ def run_fingerprint(args: FingerprintArgs) -> int:
     if args.record:
         for file in record_fingerprint(args.dataset, fingerprint):
             print(f"recorded in {file}")
+    if args.catalogue is not None:
+        add_to_catalogue(Path(args.catalogue), fingerprint)
+        print(f"recorded in {args.catalogue} as {fingerprint['task']}")
     print(json.dumps(fingerprint) if args.json else format_fingerprint(fingerprint))
     return 0

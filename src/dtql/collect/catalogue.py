@@ -10,6 +10,7 @@ from typing import Any
 
 from dtql.collect.export import level_files
 from dtql.collect.policies import SHIPPED_POLICIES
+from dtql.collect.provenance import shipped_fingerprints
 from dtql.data.collected import (
     COLLECTED_ENV_IDS,
     COLLECTED_LEVELS,
@@ -18,6 +19,7 @@ from dtql.data.collected import (
     local_collected_record,
 )
 from dtql.data.provenance import evaluated_normalized_score
+from dtql.envs.d4rl_fingerprints import d4rl_reference
 
 
 def collected_catalogue() -> list[dict[str, Any]]:
@@ -31,9 +33,10 @@ def collected_catalogue() -> list[dict[str, Any]]:
             local = local_collected_record(environment, level)
             path, record = local if local is not None else (None, {})
             shipped = all(f.is_file() for f in level_files(SHIPPED_POLICIES, environment, level))
+            name = f"{environment}-{level}-v2"
             rows.append(
                 {
-                    "dataset": f"{environment}-{level}-v2",
+                    "dataset": name,
                     "id": collected_dataset_id(environment, level),
                     "local_path": str(path) if path is not None else None,
                     "transitions": record.get("transitions"),
@@ -48,6 +51,7 @@ def collected_catalogue() -> list[dict[str, Any]]:
                         for policy in record.get("behaviour_policy", [])
                     ],
                     "collected_in_s": (record.get("collection") or {}).get("wall_time_s"),
+                    "fingerprint": _fingerprint(record, shipped_fingerprints(), name),
                     "from_shipped_policies": shipped,
                     "needs_sac": not shipped and level != "random",
                     "make": collect_command(environment, level)
@@ -58,14 +62,50 @@ def collected_catalogue() -> list[dict[str, Any]]:
     return rows
 
 
+def _fingerprint(
+    record: dict[str, Any], shipped: dict[str, dict[str, Any]], name: str
+) -> dict[str, Any] | None:
+    """The local dataset's measured fingerprint, else the one measured on the dataset the
+    shipped files make (`dtql data fingerprint`), with D4RL's numbers; None if neither."""
+    fingerprint, measured_on = record.get("fingerprint"), "the local dataset"
+    if fingerprint is None and name in shipped:
+        fingerprint, measured_on = shipped[name], "the dataset the shipped files make"
+    if fingerprint is None:
+        return None
+    return {
+        "data_normalized_score": fingerprint["data_normalized_score"],
+        "bc_normalized_score": fingerprint["bc_normalized_score"],
+        "bc_normalized_score_stderr": fingerprint["bc_normalized_score_stderr"],
+        "transitions": fingerprint["transitions"],
+        "d4rl": d4rl_reference(name),
+        "measured_on": measured_on,
+    }
+
+
+def _fingerprint_cell(fingerprint: dict[str, Any] | None) -> str:
+    """'44.1 / 55.0 (D4RL 44.3 / 52.9)': data and BC scores, D4RL's beside them."""
+    if fingerprint is None:
+        return "-"
+    d4rl = fingerprint["d4rl"]
+    ours = f"{fingerprint['data_normalized_score']:.1f} / {fingerprint['bc_normalized_score']:.1f}"
+    if d4rl["data_normalized_score"] is None:
+        return ours
+    theirs = [d4rl["data_normalized_score"], d4rl["bc_normalized_score"]]
+    return ours + " (D4RL " + " / ".join("-" if v is None else f"{v}" for v in theirs) + ")"
+
+
 def print_catalogue(rows: list[dict[str, Any]], datasets_dir: str) -> None:
     """The catalogue as a markdown table."""
-    print(f"`dtql collect` datasets; local folder {datasets_dir} ($DTQL_DATASETS_DIR)\n")
+    print(f"`dtql collect` datasets; local folder {datasets_dir} ($DTQL_DATASETS_DIR)")
+    print(
+        "fingerprint: the data's normalized score / BC's (`dtql data fingerprint NAME`), "
+        "measured on the local dataset or else on the one the shipped files make\n"
+    )
     print(
         "| dataset | local | transitions | episodes | normalized | behaviour policy: SAC step "
-        "(evaluated normalized) | collected in | make it with |"
+        "(evaluated normalized) | fingerprint: data / BC | collected in | make it with |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         counts = [
             f"{row[key]:,}" if row[key] is not None else "-" for key in ("transitions", "episodes")
@@ -76,7 +116,8 @@ def print_catalogue(rows: list[dict[str, Any]], datasets_dir: str) -> None:
         print(
             f"| {row['dataset']} | {'yes' if row['local_path'] else 'no'} | {counts[0]} | "
             f"{counts[1]} | {'-' if score is None else f'{score:.1f}'} | "
-            f"{_behaviour_cell(row['behaviour_policies'])} | {collected_in} | {how} |"
+            f"{_behaviour_cell(row['behaviour_policies'])} | "
+            f"{_fingerprint_cell(row['fingerprint'])} | {collected_in} | {how} |"
         )
 
 

@@ -32,7 +32,7 @@ from dtql.collect.args import (
 )
 from dtql.collect.export import LEVEL_POLICIES, save_policies
 from dtql.collect.policies import PolicyFileError, action_rng
-from dtql.collect.provenance import collection_record, provenance
+from dtql.collect.provenance import collection_record, matching_fingerprint, provenance
 from dtql.collect.rollout import collect
 from dtql.collect.sac import SacRun, import_sb3
 from dtql.collect.snapshots import score_snapshots
@@ -170,6 +170,9 @@ def _make_datasets(
             origin=source.origin(),
             seeds=source.seeds(),
         )
+        fingerprint = matching_fingerprint(env_name, level, data)
+        if fingerprint is not None:
+            record["fingerprint"] = fingerprint
         status[level] = write_dataset(out, env_name, level, task, data, record, args.hdf5)
         print(
             f"{level}: wrote {status[level]['dataset_id']}: {data.num_transitions} transitions, "

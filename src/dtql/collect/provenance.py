@@ -6,6 +6,7 @@ the record (see ``sources``)."""
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 from datetime import UTC, datetime
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from dtql.collect.args import COLLECT_SEED_OFFSETS, CollectArgs, dataset_id, regenerate_command
-from dtql.collect.policies import ACTION_NOISE_KEY
+from dtql.collect.policies import ACTION_NOISE_KEY, SHIPPED_POLICIES
+from dtql.collect.replay import transitions_digest
 from dtql.data.transitions import Transitions
 from dtql.envs.registry import TaskSpec, normalized_score
 
@@ -75,6 +77,27 @@ def provenance(
         "command": regenerate_command(args),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+# The measured fingerprints of the datasets the shipped policy files make (`dtql data fingerprint
+# NAME --catalogue FILE` writes an entry), keyed by the D4RL name of the level.
+SHIPPED_FINGERPRINTS = SHIPPED_POLICIES / "fingerprints.json"
+
+
+def shipped_fingerprints() -> dict[str, dict[str, Any]]:
+    """The shipped fingerprints by D4RL name ({} when none is shipped)."""
+    if not SHIPPED_FINGERPRINTS.is_file():
+        return {}
+    return json.loads(SHIPPED_FINGERPRINTS.read_text())["fingerprints"]
+
+
+def matching_fingerprint(env_name: str, level: str, data: Transitions) -> dict[str, Any] | None:
+    """The shipped fingerprint of a level when it was measured on these very arrays (the same
+    policy files, seed and size), else None: a fingerprint describes one dataset."""
+    fingerprint = shipped_fingerprints().get(f"{env_name}-{level}-v2")
+    if fingerprint is None or fingerprint.get("data_sha256") != transitions_digest(data):
+        return None
+    return fingerprint
 
 
 def collection_record(args: CollectArgs, parts: list[str]) -> dict[str, Any]:

@@ -289,6 +289,18 @@ def test_medium_step_picks_a_scored_snapshot_and_its_replay(tmp_path, capsys):
     assert "--medium-step 2000" in medium["sac_rerun_command"]
     replay = json.loads((policies / "hopper-medium-replay.json").read_text())
     assert replay["rows"] == 2000
+    # --replay-steps: medium-replay is the buffer's first rows, wherever the medium is.
+    cut = tiny_args(
+        out,
+        levels="medium-replay",
+        medium_step=2000,
+        replay_steps=2500,
+        save_policies=str(policies),
+    )
+    assert run_collect(cut) == 0
+    replay = json.loads((policies / "hopper-medium-replay.json").read_text())
+    assert replay["rows"] == 2500
+    assert replay["provenance"]["policy"].endswith("first 2500 rows (--replay-steps)")
 
     missing = tiny_args(out, levels="medium", medium_step=2500, save_policies=str(tmp_path / "x"))
     assert run_collect(missing) == 1

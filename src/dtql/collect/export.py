@@ -30,7 +30,14 @@ from dtql.collect.policies import (
 )
 from dtql.collect.provenance import library_versions
 from dtql.collect.replay import replay_from_buffer, write_replay_actions
-from dtql.collect.sac import buffer_rows, buffer_transitions, import_sb3, rename_old_eval_keys
+from dtql.collect.sac import (
+    buffer_rows,
+    buffer_transitions,
+    import_sb3,
+    rename_old_eval_keys,
+    replay_description,
+    replay_rows,
+)
 from dtql.collect.snapshots import medium_snapshot, read_scores
 from dtql.collect.sources import (
     SNAPSHOTS,
@@ -119,17 +126,18 @@ def _save_replay(
     from stable_baselines3.common.save_util import load_from_pkl
 
     buffer = load_from_pkl(buffer_path)  # a local file a dtql collect run wrote
-    steps = int(_evaluation(args, state, sac_dir, "medium")["step"])
+    steps = replay_rows(args, _evaluation(args, state, sac_dir, "medium"))
     if buffer_rows(buffer) < steps:
         raise PolicyFileError(
-            f"{buffer_path} holds {buffer_rows(buffer)} rows, expected >= {steps} (the medium step)"
+            f"{buffer_path} holds {buffer_rows(buffer)} rows, expected >= {steps} (the rows "
+            "medium-replay takes)"
         )
     space = buffer.action_space
     expected = buffer_transitions(buffer, steps, lambda a: unscale_action(space.low, space.high, a))
     provenance = {
         **_snapshot_provenance(args, task, state, "medium", zip_path, out),
         "level": "medium-replay",
-        "policy": "SAC replay buffer up to the medium snapshot",
+        "policy": replay_description(args),
         "replay_buffer": {"file": str(buffer_path), "rows_used": steps},
     }
     replay = replay_from_buffer(
@@ -252,6 +260,7 @@ def _sac_commands(
         medium_fraction=args.medium_fraction,
         expert_fraction=args.expert_fraction,
         medium_step=args.medium_step if level == "medium" else None,
+        replay_steps=args.replay_steps if level == "medium" else None,
     )
     return {
         "sac_command": command,  # None while the run has not ended (no summary.json yet)

@@ -201,7 +201,8 @@ class SacRun:
         self._update_bar(bar)
         try:
             while model.num_timesteps < args.sac_steps:
-                if stop_at_medium and self.state["medium"] is not None:
+                replay_done = args.replay_steps is None or model.num_timesteps >= args.replay_steps
+                if stop_at_medium and self.state["medium"] is not None and replay_done:
                     break
                 if self._expert_reached():
                     break
@@ -325,6 +326,18 @@ def snapshot_path(sac_dir: Path, step: int) -> Path:
 
 
 # --------------------------------------------------------------------------- replay buffer
+
+
+def replay_rows(args: CollectArgs, medium: dict[str, Any]) -> int:
+    """The replay buffer rows medium-replay takes: --replay-steps, else up to the medium."""
+    return args.replay_steps if args.replay_steps is not None else int(medium["step"])
+
+
+def replay_description(args: CollectArgs) -> str:
+    """What medium-replay is, for its provenance."""
+    if args.replay_steps is not None:
+        return f"SAC replay buffer, its first {args.replay_steps} rows (--replay-steps)"
+    return "SAC replay buffer up to the medium snapshot"
 
 
 def buffer_transitions(buffer: Any, steps: int, unscale: Any) -> Transitions:

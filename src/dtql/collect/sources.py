@@ -27,7 +27,7 @@ from dtql.collect.policies import (
 )
 from dtql.collect.provenance import behaviour_policy, library_versions
 from dtql.collect.replay import ReplayActions, load_replay_actions, regenerate
-from dtql.collect.sac import SAC_KWARGS, SacRun, eval_record
+from dtql.collect.sac import SAC_KWARGS, SacRun, eval_record, replay_description, replay_rows
 from dtql.data.transitions import Transitions
 from dtql.envs.make import make_single_env
 from dtql.envs.registry import TaskSpec
@@ -192,8 +192,8 @@ class SacSnapshots:
     def replay(self) -> tuple[Transitions, list[dict[str, Any]]]:
         """medium-replay: the replay buffer up to the medium snapshot."""
         medium = self.trainer.state["medium"]
-        data = self.trainer.replay_transitions(int(medium["step"]))
-        return data, [behaviour_policy(medium, "replay buffer up to the medium snapshot")]
+        data = self.trainer.replay_transitions(replay_rows(self.args, medium))
+        return data, [behaviour_policy(medium, replay_description(self.args))]
 
     def origin(self) -> dict[str, Any]:
         """The source's part of a dataset's provenance record."""

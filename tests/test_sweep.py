@@ -204,3 +204,25 @@ def test_sigterm_to_a_sweep_checkpoints_its_runs_and_a_rerun_would_resume_them(t
     assert "interrupted: checkpoints saved; run the same command again to resume" in printed
     (run,) = plan_grid(["hopper-medium-v2"], ["bc"], [0], sets, out)
     assert run.status == "resume" and run.start_step >= 50
+
+
+def test_repeated_set_flags_add_up_and_reach_the_runs_config(tmp_path):
+    out = tmp_path / "grid"
+    argv = ["sweep", "--tasks", "hopper-medium-v2", "--algos", "bc", "--out", str(out)]
+    sets = ["--set", "steps=40", "log-every=20", "--set", "eval-every=0", "--set"]
+    sets += ["eval-episodes=1", "num-eval-envs=1", "checkpoint-every=40"]
+    assert main([*argv, *sets, "--mode", "stacked"]) == 0
+    config = json.loads((out / "hopper-medium-v2" / "bc" / "seed_0" / "config.json").read_text())
+    assert config["learner"]["steps"] == 40 and config["log_every"] == 20
+    assert config["eval_every"] == 0 and config["eval_episodes"] == 1
+    assert config["checkpoint_every"] == 40
+
+
+def test_an_unknown_algorithm_is_refused_before_any_run_folder(tmp_path, capsys):
+    out = tmp_path / "grid"
+    argv = ["sweep", "--tasks", "hopper-medium-v2", "--algos", "bc,bcx", "--out", str(out)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "unknown algorithm 'bcx'" in error and "dtql, kl, iql" in error
+    assert len(error.strip().splitlines()) == 1
+    assert not out.exists()

@@ -9,8 +9,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+import tyro
+
+from dtql.algos import ALGORITHMS
 from dtql.config import RunConfig
 from dtql.sweep.execute import ExecutionReport, run_plan
 from dtql.sweep.grid import SweepError, parse_seeds, plan_grid, plan_runs
@@ -32,10 +35,18 @@ class SweepArgs:
     """Comma-separated algorithms: dtql, kl, iql, iql-dtql, bc, bc-gaussian."""
     seeds: str = "0"
     """Seeds: 0-4, or 0,3,7."""
-    set: tuple[str, ...] = ()
-    """Overrides, spelled as train's flags: --set steps=20000 agent.alpha=2; 'ALGO:' limits one
-    to an algorithm: --set dtql:pretrain-steps=5000; a comma list sweeps the values, each in
-    its own folder (DIR/<task>/<algo>@alpha=2/seed_<k>): --set agent.alpha=2,5,20."""
+    # Appended: each --set adds its overrides to the earlier ones' (as -D or Hydra's do).
+    set: Annotated[tuple[tuple[str, ...], ...], tyro.conf.UseAppendAction] = ()
+    """Overrides, spelled as train's flags: --set steps=20000 agent.alpha=2; repeated --set
+    flags add up; 'ALGO:' limits one to an algorithm: --set dtql:pretrain-steps=5000; a comma
+    list sweeps the values, each in its own folder (DIR/<task>/<algo>@alpha=2/seed_<k>): --set
+    agent.alpha=2,5,20."""
+
+    @property
+    def overrides(self) -> list[str]:
+        """Every --set item, in the order given."""
+        return [item for group in self.set for item in group]
+
     mode: Literal["auto", "stacked", "processes"] = "auto"
     """stacked: runs of one config in one vmapped program (accelerators); processes: one pinned
     process per CPU core; auto: stacked on a GPU/TPU, processes on CPU."""
@@ -58,7 +69,13 @@ def _split(flag: str, text: str) -> list[str]:
 def run_sweep(args: SweepArgs) -> int:
     out = Path(args.out)
     tasks, algos = _split("--tasks", args.tasks), _split("--algos", args.algos)
-    runs = plan_grid(tasks, algos, parse_seeds(args.seeds), list(args.set), out)
+    unknown = [algo for algo in algos if algo not in ALGORITHMS]
+    if unknown:
+        raise SweepError(
+            f"--algos {args.algos!r}: unknown algorithm {unknown[0]!r}, expected some of "
+            f"{', '.join(ALGORITHMS)}"
+        )
+    runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, out)
     print(f"sweep: {len(runs)} runs in {out}", flush=True)
     report = run_plan(
         runs,

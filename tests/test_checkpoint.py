@@ -173,6 +173,16 @@ def test_damaged_file_raises_checkpoint_error(tmp_path, damage):
         read_checkpoint_metadata(path)
 
 
+def test_a_flipped_byte_in_the_tensors_fails_the_checksum(tmp_path):
+    path = tmp_path / "ckpt.safetensors"
+    save_checkpoint(path, make_state(seed=0), {"step": 0})
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10  # inside the last tensor: still a valid safetensors file
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_checkpoint(path, make_state(seed=0))
+
+
 def test_foreign_safetensors_file_is_refused(tmp_path):
     path = tmp_path / "model.safetensors"
     safetensors.numpy.save_file({"w": np.zeros(3, np.float32)}, path)

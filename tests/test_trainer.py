@@ -137,6 +137,40 @@ def test_resumed_run_logs_the_same_numbers_as_an_uninterrupted_one(
     assert resumed == full
 
 
+def test_a_truncated_newest_checkpoint_resumes_from_the_one_before_it(
+    finished_run, hopper_hdf5, tmp_path, capsys
+):
+    cfg = small_config(hopper_hdf5, tmp_path / "resumed")
+    run_training(cfg, progress=False, stop_at=250)  # checkpoints at 100 and 200
+    newest = latest_checkpoint(tmp_path / "resumed")
+    assert newest.name == "step_000000200.safetensors"
+    newest.write_bytes(newest.read_bytes()[:-100])
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "resumed")]) == 0
+    out, err = capsys.readouterr()
+    assert f"skipped checkpoint {newest}: not a valid safetensors file" in err
+    assert "from step 100;" in out
+    full = without_timing(read_metrics_csv(finished_run / "metrics.csv"))
+    resumed = without_timing(read_metrics_csv(tmp_path / "resumed" / "metrics.csv"))
+    assert resumed == full  # steps 101-300 redone from step 100, the same numbers
+
+
+def test_eval_skips_a_damaged_checkpoint_and_step_picks_one(finished_run, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    newest = latest_checkpoint(run)
+    newest.write_bytes(newest.read_bytes()[:-100])
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "1", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["step"] == 200
+    assert f"skipped checkpoint {newest}" in err
+    assert main(["eval", str(run), "--step", "300"]) == 2
+    assert "no valid checkpoint (step_000000300.safetensors damaged)" in capsys.readouterr().err
+    assert main(["eval", str(run), "--step", "7"]) == 2
+    assert "no checkpoint at step 7 (300, 200)" in capsys.readouterr().err
+
+
 def test_eval_command_reevaluates_the_latest_checkpoint(finished_run, capsys):
     assert main(["eval", str(finished_run), "--episodes", "3", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

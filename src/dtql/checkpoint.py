@@ -6,7 +6,8 @@ JSON-serialisable metadata dict (config, step, ...). Layout of one file:
 * every leaf of the pytree is one tensor, named by its path as ``jax.tree_util.keystr`` writes
   it, for example ``.opt[0].mu['params']['Dense_0']['kernel']``;
 * the safetensors header's string-to-string metadata map holds ``format``, ``format_version``,
-  ``leaf_count`` and ``metadata`` (the caller's dict, as JSON).
+  ``leaf_count``, ``sha256`` (of every leaf's name and bytes, checked on load: a damaged file
+  is refused, never restored) and ``metadata`` (the caller's dict, as JSON).
 
 Safetensors is a flat header plus raw bytes, so loading a file cannot run code (unlike pickle).
 The tree structure is not stored: ``load_checkpoint`` takes a *template*, a state built fresh
@@ -17,6 +18,7 @@ Checkpoints of a run live at ``run_dir/checkpoints/step_{step:09d}.safetensors``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -34,7 +36,7 @@ FORMAT_NAME = "dtql-checkpoint"
 FORMAT_VERSION = 1
 
 # Keys that save_checkpoint computes itself; read_checkpoint_metadata adds them to the dict.
-_RESERVED_METADATA_KEYS = ("format_version", "leaf_count")
+_RESERVED_METADATA_KEYS = ("format_version", "leaf_count", "sha256")
 
 _CHECKPOINT_NAME = re.compile(r"step_(\d+)\.safetensors")
 
@@ -56,18 +58,23 @@ def checkpoint_path(run_dir: str | Path, step: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"step_{step:09d}.safetensors"
 
 
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The checkpoint with the highest step in ``run_dir/checkpoints``, or None if there is none."""
+def checkpoints_by_step(run_dir: str | Path) -> dict[int, Path]:
+    """Every checkpoint file in ``run_dir/checkpoints`` by its step, newest first."""
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
-        return None
+        return {}
     steps = {}
     for path in folder.iterdir():
         # fullmatch skips the hidden temp files of writes in progress (".step_....tmp").
         match = _CHECKPOINT_NAME.fullmatch(path.name)
         if match and path.is_file():
             steps[int(match.group(1))] = path
-    return steps[max(steps)] if steps else None
+    return dict(sorted(steps.items(), reverse=True))
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The checkpoint with the highest step in ``run_dir/checkpoints``, or None if there is none."""
+    return next(iter(checkpoints_by_step(run_dir).values()), None)
 
 
 # --- Saving ------------------------------------------------------------------------------------
@@ -94,10 +101,21 @@ def save_checkpoint(path: str | Path, state: Any, metadata: dict) -> None:
         "format": FORMAT_NAME,
         "format_version": str(FORMAT_VERSION),
         "leaf_count": str(len(tensors)),
+        "sha256": tensors_sha256(tensors),
         # json.dumps raises TypeError on a non-serialisable value before anything is written.
         "metadata": json.dumps(user_metadata),
     }
     write_bytes_atomic(path, safetensors.numpy.save(tensors, metadata=header))
+
+
+def tensors_sha256(tensors: dict[str, np.ndarray]) -> str:
+    """sha256 over the leaves in name order: each name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def _leaf_to_numpy(name: str, leaf: Any) -> np.ndarray:
@@ -162,6 +180,9 @@ def load_checkpoint(path: str | Path, template: Any) -> tuple[Any, dict]:
         raise CheckpointError(
             f"{path}: header says {metadata['leaf_count']} leaves, file holds {len(stored)}"
         )
+    # Files written before the checksum have none; every file written since is checked.
+    if "sha256" in header and tensors_sha256(stored) != header["sha256"]:
+        raise CheckpointError(f"{path}: checksum mismatch (the file is damaged)")
 
     template_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     problems: list[str] = []

@@ -132,10 +132,13 @@ def cmd_report(argv: list[str]) -> int:
 
 @dataclass(frozen=True)
 class EvalArgs:
-    """Re-evaluate the latest checkpoint of a run and print the mean return and normalized score."""
+    """Re-evaluate the latest valid checkpoint of a run and print the mean return and normalized
+    score (a damaged newer checkpoint is skipped, saying so)."""
 
     run_dir: tyro.conf.Positional[str]
     """A run folder written by `dtql train`."""
+    step: int | None = None
+    """Evaluate the checkpoint of this step (default: the newest that verifies)."""
     episodes: int | None = None
     """Episodes to run (default: the run's eval_episodes)."""
     act_mode: Literal["mean", "candidates", "diffusion"] | None = None
@@ -156,6 +159,7 @@ def cmd_eval(argv: list[str]) -> int:
     args = tyro.cli(EvalArgs, args=argv, prog="dtql eval")
     result = evaluate_run(
         args.run_dir,
+        step=args.step,
         episodes=args.episodes,
         act_mode=args.act_mode,
         diffusion_candidates=args.diffusion_candidates,

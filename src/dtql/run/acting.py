@@ -136,13 +136,14 @@ def run_group_evaluation(
 def evaluate_run(
     run_dir: str,
     *,
+    step: int | None = None,
     episodes: int | None = None,
     act_mode: str | None = None,
     diffusion_candidates: int | None = None,
     diffusion_sampling_steps: int | None = None,
 ) -> dict:
-    """Re-evaluate the latest checkpoint of a run (``dtql eval``), in the result vocabulary;
-    the acting settings given replace the run's."""
+    """Re-evaluate a run's newest valid checkpoint, or the one at ``step`` (``dtql eval``), in
+    the result vocabulary; the acting settings given replace the run's."""
     path = Path(run_dir)
     cfg = read_run_config(path)
     if act_mode is not None:
@@ -155,7 +156,7 @@ def evaluate_run(
     check_config(cfg)
     task = get_task(cfg.task)
     spaces = task_spaces(task)
-    state, step = restore_state(path, cfg, spaces)
+    state, step = restore_state(path, cfg, spaces, step)
     algo, episodes = get_algorithm(cfg.learner.algo), episodes or cfg.eval_episodes
     with jax.default_matmul_precision(cfg.matmul_precision):
         result = run_evaluation(algo, state, cfg, task, episodes=episodes, step=step)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import jax
 
 from dtql.algos import get_algorithm
-from dtql.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
+from dtql.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    checkpoints_by_step,
+    load_checkpoint,
+    save_checkpoint,
+)
 from dtql.config import RunConfig, from_dict, to_dict, upgrade_run_config
 from dtql.files import write_json_atomic
 from dtql.run.setup import RunError, Spaces
@@ -46,14 +53,30 @@ def save_run_checkpoint(
         path.unlink()
 
 
-def restore_state(run_dir: Path, cfg: RunConfig, spaces: Spaces) -> tuple[Any, int]:
-    """The latest checkpoint of a run, loaded into a fresh state of the same config."""
-    path = latest_checkpoint(run_dir)
-    if path is None:
+def restore_state(
+    run_dir: Path, cfg: RunConfig, spaces: Spaces, step: int | None = None
+) -> tuple[Any, int]:
+    """The newest checkpoint of a run that loads and verifies (or the one at ``step``), in a
+    fresh state of the same config. A damaged newer one is skipped, saying which and why."""
+    found = checkpoints_by_step(run_dir)
+    if step is not None:
+        if step not in found:
+            steps = ", ".join(str(s) for s in found) or "none"
+            raise RunError(f"{run_dir / 'checkpoints'}: no checkpoint at step {step} ({steps})")
+        found = {step: found[step]}
+    if not found:
         raise RunError(f"{run_dir / 'checkpoints'}: no checkpoint to resume or evaluate from")
     algo = get_algorithm(cfg.learner.algo)
     template = algo.init(
         jax.random.key(cfg.seed), cfg.learner, spaces.obs_dim, spaces.act_dim, spaces.max_action
     )
-    state, meta = load_checkpoint(path, template)
-    return state, int(meta["step"])
+    skipped = []
+    for path in found.values():
+        try:
+            state, meta = load_checkpoint(path, template)
+        except CheckpointError as error:
+            print(f"note: skipped checkpoint {error}", file=sys.stderr)
+            skipped.append(path.name)
+            continue
+        return state, int(meta["step"])
+    raise RunError(f"{run_dir / 'checkpoints'}: no valid checkpoint ({', '.join(skipped)} damaged)")

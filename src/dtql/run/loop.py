@@ -41,6 +41,7 @@ from dtql.data import dataset_info
 from dtql.envs.registry import TaskSpec, get_task, normalized_score
 from dtql.evaluation import EvalResult, eval_metrics
 from dtql.files import write_json_atomic
+from dtql.lock import FolderLock
 from dtql.logger import RunLogger
 from dtql.run.acting import run_evaluation, run_group_evaluation
 from dtql.run.group import group_data, group_key, source_key, stacked_hyperparameters
@@ -145,6 +146,26 @@ def run_group(
     if not stacked and len(specs) > 1:
         raise ValueError("run_group: several runs need stacked=True (one program for all)")
     opened, cfgs = _checked_runs(specs)
+    with ExitStack() as locks:  # one writer per run folder, for as long as it trains
+        for (run_dir, _), spec in zip(opened, specs, strict=True):
+            locks.enter_context(FolderLock(run_dir, "run"))
+            if spec.resume_dir is None and (run_dir / CONFIG_NAME).exists():
+                raise RunError(f"{run_dir}: already holds a run; use --resume {run_dir}")
+        return _train_group(
+            specs, opened, cfgs, progress=progress, stop_at=stop_at, stacked=stacked
+        )
+
+
+def _train_group(
+    specs: list[RunSpec],
+    opened: list[tuple[Path, RunConfig]],
+    cfgs: list[RunConfig],
+    *,
+    progress: bool,
+    stop_at: int | None,
+    stacked: bool,
+) -> list[dict]:
+    """run_group's training, once it holds every run folder's lock."""
     first = cfgs[0]
     learner = first.learner  # all that the jitted update sees
     algo = get_algorithm(learner.algo)

@@ -15,6 +15,7 @@ import tyro
 
 from dtql.algos import ALGORITHMS
 from dtql.config import RunConfig
+from dtql.lock import FolderLock
 from dtql.sweep.execute import ExecutionReport, run_plan
 from dtql.sweep.grid import SweepError, parse_seeds, plan_grid, plan_runs
 
@@ -75,16 +76,17 @@ def run_sweep(args: SweepArgs) -> int:
             f"--algos {args.algos!r}: unknown algorithm {unknown[0]!r}, expected some of "
             f"{', '.join(ALGORITHMS)}"
         )
-    runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, out)
-    print(f"sweep: {len(runs)} runs in {out}", flush=True)
-    report = run_plan(
-        runs,
-        log_dir=out / "logs",
-        mode=args.mode,
-        workers=args.workers,
-        max_group=args.max_group,
-        ray_address=args.ray,
-    )
+    with FolderLock(out, "grid"):  # one sweep per grid: two would resume each other's runs
+        runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, out)
+        print(f"sweep: {len(runs)} runs in {out}", flush=True)
+        report = run_plan(
+            runs,
+            log_dir=out / "logs",
+            mode=args.mode,
+            workers=args.workers,
+            max_group=args.max_group,
+            ray_address=args.ray,
+        )
     print("\n".join(report.lines()))
     print(f"report: dtql report {out}")
     return exit_code(report)
@@ -96,7 +98,8 @@ def train_seeds(cfg: RunConfig, seeds_text: str, mode: str) -> int:
     out = Path(cfg.out or f"runs/{cfg.task}-{cfg.learner.algo}-{stamp}")
     seeds = parse_seeds(seeds_text)
     cfgs = [dataclasses.replace(cfg, seed=s, out=str(out / f"seed_{s}")) for s in seeds]
-    report = run_plan(plan_runs(cfgs), log_dir=out / "logs", mode=mode)
+    with FolderLock(out, "group of seeds"):
+        report = run_plan(plan_runs(cfgs), log_dir=out / "logs", mode=mode)
     print("\n".join(report.lines()))
     for run_dir in report.finished + report.skipped:
         result = json.loads((Path(run_dir) / "result.json").read_text())

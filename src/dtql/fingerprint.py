@@ -29,7 +29,7 @@ import tyro
 from dtql.collect.replay import transitions_digest
 from dtql.config import RunConfig
 from dtql.data import load_dataset
-from dtql.data.collected import collected_dataset_for
+from dtql.data.collected import FINGERPRINT_KEY, collect_record_files, collected_dataset_for
 from dtql.data.transitions import PROVENANCE_KEY, DatasetError, Transitions
 from dtql.envs.d4rl_fingerprints import (
     SCORE_TOLERANCE,
@@ -44,8 +44,6 @@ from dtql.report.paper import PAPER_TABLE_1
 from dtql.report.runs import read_run
 from dtql.sweep.execute import run_plan
 from dtql.sweep.grid import parse_seeds, plan_runs
-
-FINGERPRINT_KEY = "fingerprint"
 
 
 @dataclass(frozen=True)
@@ -203,34 +201,18 @@ def fingerprint_command(args: FingerprintArgs) -> str:
 def record_fingerprint(dataset: str, fingerprint: dict[str, Any]) -> list[Path]:
     """Write the fingerprint into a `dtql collect` dataset's provenance (collect_info.json and
     Minari's metadata.json, or the .json beside a D4RL file); returns the files rewritten."""
-    path = Path(dataset).expanduser()
-    if not path.exists():
-        collected = collected_dataset_for(dataset)
-        if collected is not None:
-            from dtql.data.collected import local_collected_record
-
-            local = local_collected_record(*collected)
-            path = local[0] if local is not None else path
-    if path.is_dir():
-        folder = path if (path / "collect_info.json").is_file() else path.parent
-        records = [folder / "collect_info.json", folder / "data" / "metadata.json"]
-    else:
-        records = [path.with_suffix(".json")]
-    if not records[0].is_file():
+    files = collect_record_files(dataset)
+    if not files:
         raise DatasetError(
-            f"{dataset}: no `dtql collect` record ({records[0]}), expected a dataset `dtql "
-            "collect` made (--record writes into its provenance)"
+            f"{dataset}: no `dtql collect` record beside it, expected a dataset `dtql collect` "
+            "made (--record writes into its provenance)"
         )
-    written = []
-    for file in records:
-        if not file.is_file():
-            continue
+    for file in files:
         record = json.loads(file.read_text())
         target = record[PROVENANCE_KEY] if file.name == "metadata.json" else record
         target[FINGERPRINT_KEY] = fingerprint
         write_json_atomic(file, record)
-        written.append(file)
-    return written
+    return files
 
 
 def add_to_catalogue(path: Path, fingerprint: dict[str, Any]) -> None:

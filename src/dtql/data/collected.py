@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
-from dtql.data.transitions import DatasetError, check_provenance
+from dtql.data.transitions import PROVENANCE_KEY, DatasetError, check_provenance
 
 COLLECTED_NAMESPACE = "dtql"
 COLLECTED_VERSION = 0
@@ -28,6 +29,8 @@ COLLECTED_ENV_IDS = {
     "ant": "Ant-v5",
 }
 COLLECTED_LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
+# Where a record holds its dataset's fingerprint (`dtql data fingerprint NAME --record`).
+FINGERPRINT_KEY = "fingerprint"
 
 
 def collected_dataset_id(environment: str, level: str) -> str:
@@ -82,3 +85,33 @@ def local_collected_record(environment: str, level: str) -> tuple[Path, dict] | 
             check_provenance(str(record), record.name, value)
             return path, value
     return None
+
+
+def collect_record_files(spec: str) -> list[Path]:
+    """The `dtql collect` record files of a dataset, without reading its arrays: a Minari
+    folder's collect_info.json and data/metadata.json (its "dtql_collect" entry), or the .json
+    beside a D4RL file; a collected dataset's name finds its local copy. [] when there is none."""
+    path = Path(spec).expanduser()
+    if not path.exists():
+        collected = collected_dataset_for(spec)
+        local = local_collected_record(*collected) if collected is not None else None
+        if local is None:
+            return []
+        path = local[0]
+    if path.is_dir():
+        folder = path if (path / "collect_info.json").is_file() else path.parent
+        files = [folder / "collect_info.json", folder / "data" / "metadata.json"]
+    else:
+        files = [path.with_suffix(".json")]
+    return [file for file in files if file.is_file()]
+
+
+def recorded_fingerprint(dataset: str) -> dict[str, Any] | None:
+    """The fingerprint recorded in a dataset's provenance, or None (reads no arrays)."""
+    files = collect_record_files(dataset)
+    if not files:
+        return None
+    record = json.loads(files[0].read_text())
+    if files[0].name == "metadata.json":
+        record = record.get(PROVENANCE_KEY) or {}
+    return record.get(FINGERPRINT_KEY)

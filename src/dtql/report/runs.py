@@ -10,6 +10,9 @@ from pathlib import Path
 from dtql.logger import CSV_NAME, read_metrics_csv
 
 SCORE = "eval/normalized_score_mean"
+# The field's reading of a run beside its final score (TD3+BC and IQL report the average of
+# the final evaluations): the mean of its last this many evaluations.
+LAST_EVALS = 3
 
 
 class ReportError(ValueError):
@@ -33,6 +36,14 @@ class RunRecord:
     failure: str = ""
     device: str = ""
     threads: int | None = None
+    dataset: str = ""
+
+    @property
+    def last_mean(self) -> float | None:
+        """The mean of the last LAST_EVALS evaluations of a finished run (of all, if fewer)."""
+        if self.status != "finished" or not self.curve:
+            return None
+        return sum(score for _, score in self.curve[-LAST_EVALS:]) / len(self.curve[-LAST_EVALS:])
 
 
 def find_runs(root: Path) -> list[RunRecord]:
@@ -76,4 +87,5 @@ def read_run(run_dir: Path) -> RunRecord:
         failure=result.get("failure", ""),
         device=result.get("device", ""),
         threads=result.get("cpu_threads_usable"),
+        dataset=config.get("dataset") or "",
     )

@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 
 from dtql.files import write_bytes_atomic
+from dtql.report.claims import claim_lines
 from dtql.report.figures import aggregate_lines, curve_figures
-from dtql.report.runs import ReportError, RunRecord, find_runs, read_run
+from dtql.report.runs import LAST_EVALS, ReportError, RunRecord, find_runs, read_run
 from dtql.report.tables import (
     format_cell,
     mean_stderr,
@@ -52,6 +53,20 @@ def write_report(root: Path, out: Path, figure_dir: Path, preamble: str = "") ->
     ]
     lines += ["", preamble] if preamble else []
     lines += ["", "## Final normalized score", "", *score_table(records)]
+    lines += [
+        "",
+        f"## Mean of the last {LAST_EVALS} evaluations",
+        "",
+        f"The field's reading of a run (TD3+BC and IQL average their final evaluations): each "
+        f"run's mean of its last {LAST_EVALS} evaluations, then mean ± standard error over "
+        "seeds.",
+        "",
+        *score_table(records, last=True),
+        "",
+        "## The paper's claims",
+        "",
+        *claim_lines(records),
+    ]
     problems = problem_runs(records)
     if problems:
         lines += ["", "Runs without a final score:", "", *problems]
@@ -62,8 +77,11 @@ def write_report(root: Path, out: Path, figure_dir: Path, preamble: str = "") ->
             "",
             "## The paper's numbers on the same task names",
             "",
-            "From the paper's Table 1: D4RL's datasets, 1M steps, 5 trained models. Beside ours "
-            "only for orientation: the data and step budgets differ (see the protocol).",
+            "From the paper's Table 1: D4RL's datasets, 1M steps, 5 trained models; ours are "
+            f"the means of the last {LAST_EVALS} evaluations. The last column is each dataset's "
+            "fingerprint (`dtql data fingerprint`): the data's own score and BC's on it, ours "
+            "and, in brackets, D4RL's file's; where they differ, the data differ. The step "
+            "budgets differ too (see the protocol).",
             "",
             *paper,
         ]

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dtql.data.collected import recorded_fingerprint
+from dtql.envs.d4rl_fingerprints import d4rl_reference
 from dtql.presets import UnknownPresetError, family_of
 from dtql.report.paper import PAPER_TABLE_1
 from dtql.report.runs import RunRecord
@@ -60,8 +62,10 @@ def by_cell(records: list[RunRecord]) -> dict[tuple[str, str], list[RunRecord]]:
     return cells
 
 
-def final_scores(runs: list[RunRecord]) -> list[float]:
-    return [r.score for r in runs if r.status == "finished" and r.score is not None]
+def final_scores(runs: list[RunRecord], last: bool = False) -> list[float]:
+    """The finished runs' final scores, or (``last``) the means of their last evaluations."""
+    values = [r.last_mean if last else r.score for r in runs if r.status == "finished"]
+    return [v for v in values if v is not None]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -69,9 +73,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def score_table(records: list[RunRecord]) -> list[str]:
-    """Per task and algorithm, the final normalized score over seeds; then domain averages
-    (the mean of the task means, for an algorithm that has every task of the domain)."""
+def score_table(records: list[RunRecord], last: bool = False) -> list[str]:
+    """Per task and algorithm, the final normalized score over seeds (``last``: each run's mean
+    of its last evaluations); then domain averages (the mean of the task means, for an
+    algorithm that has every task of the domain)."""
     algos, cells = ordered_algos(records), by_cell(records)
     tasks = sorted({r.task for r in records}, key=lambda t: (_family(t), t))
     rows = []
@@ -81,14 +86,14 @@ def score_table(records: list[RunRecord]) -> list[str]:
             runs = cells.get((task, algo), [])
             failed = sum(r.status == "failed" for r in runs)
             unfinished = sum(r.status == "unfinished" for r in runs)
-            row.append(format_cell(final_scores(runs), failed, unfinished) if runs else "")
+            row.append(format_cell(final_scores(runs, last), failed, unfinished) if runs else "")
         rows.append(row)
     for family in sorted({_family(t) for t in tasks}):
         family_tasks = [t for t in tasks if _family(t) == family]
         count = f"{len(family_tasks)} task{'s' if len(family_tasks) != 1 else ''}"
         row = [f"**{family} average** ({count})"]
         for algo in algos:
-            means = [final_scores(cells.get((t, algo), [])) for t in family_tasks]
+            means = [final_scores(cells.get((t, algo), []), last) for t in family_tasks]
             complete = all(means)
             row.append(f"{np.mean([np.mean(m) for m in means]):.1f}" if complete else "—")
         rows.append(row)
@@ -133,13 +138,41 @@ def runs_table(records: list[RunRecord]) -> list[str]:
 
 
 def paper_table(records: list[RunRecord]) -> list[str]:
-    """The paper's Table 1 on matching task names (its numbers are on D4RL's data)."""
+    """The paper's Table 1 on matching task names (its numbers are on D4RL's data), beside our
+    means of the last evaluations and each dataset's fingerprint (data / BC score, ours and
+    D4RL's), so that a difference in the data shows next to a difference in the scores."""
     tasks = sorted({r.task for r in records} & PAPER_TABLE_1.keys())
+    cells = by_cell(records)
     rows = []
     for task in tasks:
         bc, iql, dtql, dtql_se = PAPER_TABLE_1[task]
-        rows.append([task, f"{bc:.1f}", f"{iql:.1f}", f"{dtql:.1f} ± {dtql_se:.2f}"])
-    return _table(["task", "BC (paper)", "IQL (paper)", "DTQL (paper)"], rows) if rows else []
+        ours = []
+        for algo in ("bc", "iql", "dtql"):
+            values = final_scores(cells.get((task, algo), []), last=True)
+            ours.append(f"{np.mean(values):.1f}" if values else "—")
+        datasets = sorted({r.dataset for r in records if r.task == task and r.dataset})
+        rows.append(
+            [
+                task,
+                f"{bc:.1f} / {ours[0]}",
+                f"{iql:.1f} / {ours[1]}",
+                f"{dtql:.1f} ± {dtql_se:.2f} / {ours[2]}",
+                "; ".join(_fingerprint_cell(task, d) for d in datasets) or "—",
+            ]
+        )
+    header = ["task", "BC: paper / ours", "IQL: paper / ours", "DTQL: paper / ours"]
+    return _table([*header, "data / BC of the data: ours (D4RL)"], rows) if rows else []
+
+
+def _fingerprint_cell(task: str, dataset: str) -> str:
+    """A dataset's recorded fingerprint beside D4RL's: '44.1 / 55.0 (44.3 / 52.9)'."""
+    fingerprint = recorded_fingerprint(dataset)
+    d4rl = d4rl_reference(task)
+    theirs = f"({d4rl['data_normalized_score']} / {d4rl['bc_normalized_score']})"
+    if fingerprint is None:
+        return f"not fingerprinted {theirs}"
+    ours = f"{fingerprint['data_normalized_score']:.1f} / {fingerprint['bc_normalized_score']:.1f}"
+    return f"{ours} {theirs}"
 
 
 def problem_runs(records: list[RunRecord]) -> list[str]:

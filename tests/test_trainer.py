@@ -253,7 +253,14 @@ def test_short_run_on_a_robotics_task(task_name, tmp_path, capsys):
     assert config["reward_transform"] == expected_transform
 
 
-def test_train_without_a_dataset_uses_the_shipped_default():
+def nothing_local(monkeypatch, root: Path) -> None:
+    """Empty D4RL, Minari and dtql dataset folders: a name finds no local dataset."""
+    for name in ("D4RL_DATASET_DIR", "MINARI_DATASETS_PATH", "DTQL_DATASETS_DIR"):
+        monkeypatch.setenv(name, str(root / name.lower()))
+
+
+def test_train_without_a_dataset_uses_the_shipped_default(monkeypatch, tmp_path):
+    nothing_local(monkeypatch, tmp_path)
     cfg = RunConfig()  # task hopper-medium-v2, no --dataset
     path = Path(resolve_dataset(cfg))
     assert path == shipped_dataset(cfg.task) and (path / "collect_info.json").is_file()
@@ -261,6 +268,17 @@ def test_train_without_a_dataset_uses_the_shipped_default():
     transitions = load_training_data(cfg, task, task_spaces(task))
     info = json.loads((path / "collect_info.json").read_text())
     assert transitions.num_transitions == info["transitions"] and info["env_id"] == "Hopper-v5"
+
+
+def test_a_local_dataset_of_the_tasks_name_comes_before_the_shipped_one(
+    monkeypatch, tmp_path, hopper_hdf5
+):
+    nothing_local(monkeypatch, tmp_path)
+    d4rl_file = tmp_path / "d4rl_dataset_dir" / "hopper-medium-v2.hdf5"
+    d4rl_file.parent.mkdir()
+    shutil.copy(hopper_hdf5, d4rl_file)  # as if D4RL's own file were installed
+    assert resolve_dataset(RunConfig()) == str(d4rl_file)
+    assert resolve_dataset(RunConfig(dataset="mine.npz")) == "mine.npz"  # the flag first
 
 
 def test_a_diverging_run_stops_with_one_line_and_keeps_its_last_finite_checkpoint(

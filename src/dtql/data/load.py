@@ -85,35 +85,46 @@ def load_dataset(
     return t
 
 
-def _load_by_name(spec: str, obs_adapter: ObsAdapter | None) -> Transitions:
+def locate_by_name(spec: str) -> tuple[str, Path, str] | list[str]:
+    """Where a dataset name is found locally, without reading it: (reader, path, source) with
+    reader 'd4rl' or 'minari' (source names the file for a name that resolved to dtql's own
+    data); else the places tried, in order."""
     tried = [f"path {spec}"]
     # Something that looks like a file name is only ever a path.
     looks_like_file = Path(spec).suffix.lower() in (*D4RL_SUFFIXES, ".npz")
     if not looks_like_file and "/" not in spec and os.sep not in spec:
         for candidate in d4rl_candidates(spec):
             if candidate.is_file():
-                return d4rl.read_d4rl(candidate, obs_adapter, source=spec)
+                return "d4rl", candidate, spec
             tried.append(f"D4RL file {candidate}")
     if not looks_like_file and not Path(spec).is_absolute():
         folder = minari_reader.minari_root() / spec
         data_dir = minari_reader.minari_data_dir(folder)
         if data_dir is not None:
-            return minari_reader.read_minari(data_dir, obs_adapter, source=spec)
+            return "minari", data_dir, spec
         tried.append(f"Minari dataset {folder / 'data'}")
     collected = collected_dataset_for(spec)
-    hint = ""
     if collected is not None:
         folder, file = collect_out_paths(local_datasets_dir() / collected[0], *collected)
-        # The source names the folder: a D4RL name that resolved to dtql's own data says so.
-        if minari_reader.minari_data_dir(folder) is not None:
-            return minari_reader.read_minari(
-                minari_reader.minari_data_dir(folder), obs_adapter, source=f"{spec} ({folder})"
-            )
+        data_dir = minari_reader.minari_data_dir(folder)
+        if data_dir is not None:
+            return "minari", data_dir, f"{spec} ({folder})"
         if file.is_file():
-            return d4rl.read_d4rl(file, obs_adapter, source=f"{spec} ({file})")
+            return "d4rl", file, f"{spec} ({file})"
         tried += [f"local dtql dataset {folder / 'data'}", f"local dtql file {file}"]
-        hint = f"; make the local one with `{collect_command(*collected)}`"
+    return tried
+
+
+def _load_by_name(spec: str, obs_adapter: ObsAdapter | None) -> Transitions:
+    found = locate_by_name(spec)
+    if isinstance(found, tuple):
+        reader, path, source = found
+        if reader == "d4rl":
+            return d4rl.read_d4rl(path, obs_adapter, source=source)
+        return minari_reader.read_minari(path, obs_adapter, source=source)
+    collected = collected_dataset_for(spec)
+    hint = f"; make the local one with `{collect_command(*collected)}`" if collected else ""
     raise DatasetError(
-        f"{spec}: dataset not found, expected one of: {'; '.join(tried)} "
+        f"{spec}: dataset not found, expected one of: {'; '.join(found)} "
         f"(set D4RL_DATASET_DIR, MINARI_DATASETS_PATH or DTQL_DATASETS_DIR, or pass a path){hint}"
     )

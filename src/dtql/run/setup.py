@@ -17,6 +17,7 @@ from dtql.algos.common import DeviceTransitions
 from dtql.assets import shipped_dataset
 from dtql.config import RunConfig
 from dtql.data import Transitions, apply_reward_transform, load_dataset, validate_transitions
+from dtql.data.load import locate_by_name
 from dtql.envs.make import adapt_observation, make_single_env
 from dtql.envs.registry import TaskSpec
 
@@ -55,9 +56,14 @@ def default_run_dir(cfg: RunConfig) -> Path:
 
 
 def resolve_dataset(cfg: RunConfig) -> str:
-    """The dataset a run reads: the flag, else the task's own name (a D4RL or shipped dataset)."""
+    """The dataset a run reads: the flag; else the task's name where it is found locally
+    (D4RL's file, a Minari dataset, or the local `dtql collect` one); else the dataset dtql
+    ships for the task; else the name (whose error says where it was looked for)."""
     if cfg.dataset is not None:
         return cfg.dataset
+    found = locate_by_name(cfg.task)
+    if isinstance(found, tuple):
+        return str(found[1])
     shipped = shipped_dataset(cfg.task)
     return str(shipped) if shipped is not None else cfg.task
 

@@ -157,3 +157,22 @@ def test_d4rl_bc_numbers_are_the_papers_table_1():
 
     for task, (_, bc, _) in D4RL_FINGERPRINTS.items():
         assert bc == (PAPER_TABLE_1[task][0] if task in PAPER_TABLE_1 else None), task
+
+
+def test_train_prints_bc_and_the_data_from_the_datasets_fingerprint(tmp_path):
+    from dtql.cli import fingerprint_line
+
+    folder = tmp_path / "hopper-medium-v0"
+    folder.mkdir()
+    fingerprint = {
+        "data_normalized_score": 44.0,
+        "bc_normalized_score": 51.25,
+        "bc_normalized_score_stderr": 1.5,
+        "bc": {"steps": 30000, "seeds": [0, 1, 2], "last_evals": 3},
+    }
+    (folder / "collect_info.json").write_text(json.dumps({"fingerprint": fingerprint}))
+    assert fingerprint_line(str(folder)) == (
+        "the same data (its fingerprint): BC 51.2 ± 1.5 (30,000 steps x 3 seeds, mean of the "
+        "last 3 evaluations), the data itself 44.0"
+    )
+    assert "no fingerprint recorded" in fingerprint_line(str(tmp_path / "elsewhere.hdf5"))

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import tyro
@@ -78,6 +79,7 @@ def _pop_flag(argv: list[str], flag: str) -> tuple[list[str], str | None]:
 
 def cmd_train(argv: list[str]) -> int:
     from dtql.run.loop import run_training
+    from dtql.run.resume import read_run_config
 
     argv, seeds = _pop_flag(argv, "--seeds")
     if seeds is not None:
@@ -101,7 +103,27 @@ def cmd_train(argv: list[str]) -> int:
         f"policy (dataset mean return) {result['behaviour_normalized_score']:.1f}; "
         f"run folder {result['run_dir']}"
     )
+    print(fingerprint_line(read_run_config(Path(result["run_dir"])).dataset or ""))
     return 0
+
+
+def fingerprint_line(dataset: str) -> str:
+    """BC's score on the run's data, from the dataset's recorded fingerprint, for comparison."""
+    from dtql.data.collected import recorded_fingerprint
+
+    fingerprint = recorded_fingerprint(dataset)
+    if fingerprint is None:
+        return (
+            "the same data: no fingerprint recorded (`dtql data fingerprint DATASET --record` "
+            "measures BC and the data's score on it)"
+        )
+    bc = fingerprint["bc"]
+    return (
+        f"the same data (its fingerprint): BC {fingerprint['bc_normalized_score']:.1f} ± "
+        f"{fingerprint['bc_normalized_score_stderr']:.1f} ({bc['steps']:,} steps x "
+        f"{len(bc['seeds'])} seeds, mean of the last {bc['last_evals']} evaluations), the "
+        f"data itself {fingerprint['data_normalized_score']:.1f}"
+    )
 
 
 def _train_seeds(argv: list[str], seeds_text: str) -> int:

@@ -23,7 +23,7 @@ from collections import defaultdict
 
 import jax
 
-from dtql.run.acting import evaluate_run
+from dtql.api import evaluate
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
         for mode in modes:
             act_mode, _, candidates = mode.partition("@")
             started = time.perf_counter()
-            result = evaluate_run(
+            result = evaluate(
                 run,
                 episodes=args.episodes,
                 act_mode=act_mode,

@@ -153,7 +153,7 @@ def test_record_refuses_a_dataset_without_a_collect_record(tmp_path):
 
 def test_d4rl_bc_numbers_are_the_papers_table_1():
     from dtql.envs.d4rl_fingerprints import D4RL_FINGERPRINTS
-    from dtql.report.paper import PAPER_TABLE_1
+    from dtql.reports.paper import PAPER_TABLE_1
 
     for task, (_, bc, _) in D4RL_FINGERPRINTS.items():
         assert bc == (PAPER_TABLE_1[task][0] if task in PAPER_TABLE_1 else None), task

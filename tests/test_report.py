@@ -11,7 +11,7 @@ from dtql.cli import main
 from dtql.config import replace, to_dict
 from dtql.logger import RunLogger
 from dtql.presets import run_config
-from dtql.report import format_cell, mean_stderr, write_report
+from dtql.reports import format_cell, mean_stderr, write_report
 
 
 def write_run(

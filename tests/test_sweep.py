@@ -16,8 +16,8 @@ from dtql.config import RunConfig, replace
 from dtql.logger import read_metrics_csv
 from dtql.presets import run_config
 from dtql.run.loop import run_training
-from dtql.sweep import SweepError, parse_seeds, plan_grid
-from dtql.sweep.grid import apply_sets, group_runs, sets_for
+from dtql.sweeps import SweepError, parse_seeds, plan_grid
+from dtql.sweeps.grid import apply_sets, group_runs, sets_for
 
 pytestmark = pytest.mark.slow
 

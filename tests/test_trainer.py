@@ -16,7 +16,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from dtql.assets import shipped_dataset
-from dtql.checkpoint import latest_checkpoint
+from dtql.checkpoint import latest_checkpoint, tensors_sha256
 from dtql.cli import main
 from dtql.config import RunConfig, replace, upgrade_run_config
 from dtql.envs.make import make_single_env
@@ -394,7 +394,8 @@ def test_a_diverging_run_leaves_its_group_and_the_others_finish(stacked_group, t
         name: np.full_like(a, np.nan) if "critics" in name and a.dtype.kind == "f" else a
         for name, a in tensors.items()
     }
-    save_file(poisoned, path, metadata=header)
+    # A state that went NaN before it was saved: an intact file whose checksum matches.
+    save_file(poisoned, path, metadata={**header, "sha256": tensors_sha256(poisoned)})
     specs = [RunSpec(None, str(tmp_path / f"s{s}")) for s in (0, 1)]
     ok, failed = run_group(specs, progress=False)
     assert ok["status"] == "finished" and failed["status"] == "failed"

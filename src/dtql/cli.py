@@ -13,8 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 
@@ -44,66 +43,67 @@ class CommandError(Exception):
     """Bad usage; printed as one line, exit code 2."""
 
 
-def _flag_value(argv: list[str], flag: str, default: str) -> str:
-    """The value of ``--flag VALUE`` or ``--flag=VALUE`` in ``argv``, else ``default``."""
-    for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    return default
+@dataclass(frozen=True)
+class TrainChoice:
+    """The two flags that choose `dtql train`'s starting config (read first, then again)."""
+
+    task: str = RunConfig.task
+    algo: Algo = LearnerConfig.algo
 
 
-def resolve_train_config(argv: list[str]) -> RunConfig:
-    """The task's and algorithm's starting config (``presets.run_config``), then the flags."""
+@dataclass(frozen=True)
+class TrainArgs:
+    """Train (and evaluate) one run; every config field is a flag. The config starts from the
+    task's preset and the algorithm's defaults (`dtql presets`), then the flags."""
+
+    config: Annotated[RunConfig, tyro.conf.arg(name="")]
+    resume: str | None = None
+    """Continue the run in this folder from its newest valid checkpoint (no other flags: the
+    run's config.json is used)."""
+    seeds: str | None = None
+    """Train the config once per seed (0-4 or 0,3,7), each in OUT/seed_<k>."""
+    stack: Literal["auto", "stacked", "processes"] = "auto"
+    """With --seeds: one vmapped program (stacked), one pinned process per core, or auto."""
+
+
+def parse_train_args(argv: list[str]) -> TrainArgs:
+    """`dtql train`'s flags: --task and --algo first (they choose the defaults), then all."""
     from dtql.presets import preset_names, run_config
 
-    task = _flag_value(argv, "--task", RunConfig.task)
-    algo = _flag_value(argv, "--algo", LearnerConfig.algo)
-    if task not in preset_names():
-        print(f"note: {task} has no Table 4 preset; using the default hyperparameters")
-    return tyro.cli(RunConfig, default=run_config(task, algo), args=argv, prog="dtql train")
-
-
-def _pop_flag(argv: list[str], flag: str) -> tuple[list[str], str | None]:
-    """``argv`` without ``--flag VALUE`` (or ``--flag=VALUE``), and the value."""
-    for i, arg in enumerate(argv):
-        if arg == flag:
-            if i + 1 >= len(argv):
-                raise CommandError(f"{flag} needs a value")
-            return argv[:i] + argv[i + 2 :], argv[i + 1]
-        if arg.startswith(flag + "="):
-            return argv[:i] + argv[i + 1 :], arg.split("=", 1)[1]
-    return argv, None
+    choice, _ = tyro.cli(TrainChoice, args=argv, return_unknown_args=True, add_help=False)
+    if choice.task not in preset_names():
+        print(f"note: {choice.task} has no Table 4 preset; using the default hyperparameters")
+    default = TrainArgs(config=run_config(choice.task, choice.algo))
+    args = tyro.cli(TrainArgs, default=default, args=argv, prog="dtql train")
+    if args.resume is not None and (args.config != default.config or args.seeds is not None):
+        raise CommandError("--resume RUN_DIR takes no other flags: the run's config.json is used")
+    if args.seeds is not None and args.config.seed != default.config.seed:
+        raise CommandError("--seeds takes no --seed (each run gets one of the seeds)")
+    return args
 
 
 def cmd_train(argv: list[str]) -> int:
-    from dtql.run.loop import run_training
-    from dtql.run.resume import read_run_config
+    from dtql.api import resume, train_config
+    from dtql.sweeps.command import train_seeds
 
-    argv, seeds = _pop_flag(argv, "--seeds")
-    if seeds is not None:
-        return _train_seeds(argv, seeds)
-    if "--resume" in argv:
-        i = argv.index("--resume")
-        if len(argv) != 2 or i != 0:
-            raise CommandError(
-                "--resume RUN_DIR takes no other flags: the run's config.json is used"
-            )
-        result = run_training(RunConfig(), resume_dir=argv[1])
+    args = parse_train_args(argv)
+    if args.seeds is not None:
+        return train_seeds(args.config, args.seeds, args.stack)
+    if args.resume is not None:
+        run = resume(args.resume)
     else:
-        cfg = resolve_train_config(argv)
-        print("config:", json.dumps(to_dict(cfg)))
-        result = run_training(cfg)
+        print("config:", json.dumps(to_dict(args.config)))
+        run = train_config(args.config)
+    result = run.result
     score = result.get("normalized_score_mean")
     shown = "n/a" if score is None else f"{score:.1f} ± {result['normalized_score_stderr']:.1f}"
     print(
         f"{result['algo']} on {result['task']}: normalized score {shown} "
         f"(act_mode {result['act_mode']}, {result.get('episodes', 0):.0f} episodes); behaviour "
         f"policy (dataset mean return) {result['behaviour_normalized_score']:.1f}; "
-        f"run folder {result['run_dir']}"
+        f"run folder {run.run_dir}"
     )
-    print(fingerprint_line(read_run_config(Path(result["run_dir"])).dataset or ""))
+    print(fingerprint_line(run.config.dataset or ""))
     return 0
 
 
@@ -126,28 +126,14 @@ def fingerprint_line(dataset: str) -> str:
     )
 
 
-def _train_seeds(argv: list[str], seeds_text: str) -> int:
-    """`dtql train ... --seeds 0-4`: the same config once per seed, each in OUT/seed_<k>."""
-    from dtql.sweep.command import train_seeds
-
-    argv, mode = _pop_flag(argv, "--stack")
-    if "--resume" in argv or "--seed" in argv:
-        raise CommandError("--seeds takes neither --seed nor --resume (rerun the command)")
-    return train_seeds(resolve_train_config(argv), seeds_text, mode or "auto")
-
-
 def cmd_sweep(argv: list[str]) -> int:
-    from dtql.sweep.command import SweepArgs, run_sweep
+    from dtql.sweeps.command import SweepArgs, run_sweep
 
-    if "--ray" in argv:
-        i = argv.index("--ray")
-        if i + 1 >= len(argv) or argv[i + 1].startswith("--"):  # `--ray` alone: a local instance
-            argv = [*argv[:i], "--ray", "local", *argv[i + 1 :]]
     return run_sweep(tyro.cli(SweepArgs, args=argv, prog="dtql sweep"))
 
 
 def cmd_report(argv: list[str]) -> int:
-    from dtql.report.command import ReportArgs, run_report
+    from dtql.reports.command import ReportArgs, run_report
 
     return run_report(tyro.cli(ReportArgs, args=argv, prog="dtql report"))
 
@@ -176,10 +162,10 @@ class EvalArgs:
 
 
 def cmd_eval(argv: list[str]) -> int:
-    from dtql.run.acting import evaluate_run
+    from dtql.api import evaluate
 
     args = tyro.cli(EvalArgs, args=argv, prog="dtql eval")
-    result = evaluate_run(
+    result = evaluate(
         args.run_dir,
         step=args.step,
         episodes=args.episodes,
@@ -343,10 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     from dtql.data import DatasetError
     from dtql.envs.registry import UnknownTaskError
     from dtql.presets import UnknownPresetError
-    from dtql.report import ReportError
+    from dtql.reports import ReportError
     from dtql.run.setup import RunError
     from dtql.run.stopping import RunInterrupted
-    from dtql.sweep import SweepError
+    from dtql.sweeps import SweepError
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):

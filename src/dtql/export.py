@@ -45,11 +45,12 @@ import tyro
 import dtql
 from dtql.algos.common import build_networks
 from dtql.algos.policies import deterministic_actions
+from dtql.api import load_policy
 from dtql.checkpoint import CheckpointError, latest_checkpoint
 from dtql.config import RunConfig
 from dtql.envs.registry import UnknownTaskError, get_task
 from dtql.files import atomic_path
-from dtql.run.resume import read_run_config, restore_state
+from dtql.run.resume import read_run_config
 from dtql.run.setup import RunError, check_config, task_spaces
 
 INPUT_NAME = "obs"
@@ -144,18 +145,17 @@ class OnnxPolicy:
 
 
 def restore_run(run_dir: str | Path) -> tuple[Any, RunConfig, int]:
-    """The latest checkpoint's state of a run folder, its config and its step."""
+    """The newest valid checkpoint's state of a run folder, its config and its step."""
     path = Path(run_dir)
     if not path.is_dir():
         raise ExportError(f"{path}: not found; expected a run folder written by `dtql train`")
-    cfg = read_run_config(path)
-    check_config(cfg)
+    check_config(read_run_config(path))  # a folder that is no run says so first
     if latest_checkpoint(path) is None:
         raise ExportError(
             f"{path / 'checkpoints'}: no checkpoint; expected a run that has saved at least one"
         )
-    state, step = restore_state(path, cfg, task_spaces(get_task(cfg.task)))
-    return state, cfg, step
+    policy = load_policy(path)  # what `dtql eval` acts with: the newest valid checkpoint
+    return policy.state, policy.cfg, policy.step
 
 
 def policy_function(

@@ -40,10 +40,10 @@ from dtql.envs.d4rl_fingerprints import (
 from dtql.envs.registry import get_task, normalized_score
 from dtql.files import write_json_atomic
 from dtql.presets import run_config
-from dtql.report.paper import PAPER_TABLE_1
-from dtql.report.runs import read_run
-from dtql.sweep.execute import run_plan
-from dtql.sweep.grid import parse_seeds, plan_runs
+from dtql.reports.paper import PAPER_TABLE_1
+from dtql.reports.runs import read_run
+from dtql.sweeps.execute import run_plan
+from dtql.sweeps.grid import parse_seeds, plan_runs
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """`dtql collect`: D4RL-style datasets for the Gymnasium MuJoCo envs, made as D4RL made its own.
 
-Modules (imports run one way: args <- rollout <- sac <- policies <- replay <- provenance <- sources
-<- export <- levels, catalogue): ``args`` the arguments, constants, names and checks; ``rollout`` a
-policy run in the vector env into transitions; ``sac`` the SAC run with its snapshots and --resume;
-``policies`` behaviour policies as files that act with numpy alone; ``replay`` medium-replay as the
-SAC run's actions; ``provenance`` the record of how a dataset was made; ``sources`` where a run's
-behaviour policies come from (its SAC run, or policy files); ``export`` --save-policies; ``levels``
-each level's dataset, the writes and `run_collect`; ``catalogue`` `dtql data list` (what is local,
-what the shipped files make).
+Modules (imports run one way: args <- rollout <- buffer <- sac <- policies <- replay <- provenance
+<- sources <- snapshots <- export <- levels, catalogue): ``args`` the arguments, constants, names
+and checks; ``rollout`` a policy run in the vector env into transitions; ``buffer`` SAC's replay
+buffer read as transitions; ``sac`` the SAC run with its snapshots and --resume; ``policies``
+behaviour policies as files that act with numpy alone; ``replay`` medium-replay as the SAC run's
+actions; ``provenance`` the record of how a dataset was made; ``sources`` where a run's behaviour
+policies come from (its SAC run, or policy files); ``snapshots`` the medium chosen by its
+stochastic and mean-action scores; ``export`` --save-policies; ``levels`` each level's dataset,
+the writes and `run_collect`; ``catalogue`` `dtql data list` (what is local, what the shipped
+files make).
 
 Protocol (D4RL's Gym locomotion datasets)
 -----------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dtql.collect.args import CollectArgs, regenerate_command
+from dtql.collect.buffer import buffer_rows, buffer_transitions, replay_description, replay_rows
 from dtql.collect.policies import (
     POLICY_LEVELS,
     PolicyFileError,
@@ -30,14 +31,7 @@ from dtql.collect.policies import (
 )
 from dtql.collect.provenance import library_versions
 from dtql.collect.replay import replay_from_buffer, write_replay_actions
-from dtql.collect.sac import (
-    buffer_rows,
-    buffer_transitions,
-    import_sb3,
-    rename_old_eval_keys,
-    replay_description,
-    replay_rows,
-)
+from dtql.collect.sac import import_sb3, rename_old_eval_keys
 from dtql.collect.snapshots import medium_snapshot, read_scores
 from dtql.collect.sources import (
     SNAPSHOTS,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dtql.collect.args import EVAL_SEED_OFFSET, CollectArgs, regenerate_command
+from dtql.collect.buffer import replay_description, replay_rows
 from dtql.collect.policies import (
     SHIPPED_POLICIES,
     BehaviourPolicy,
@@ -27,7 +28,7 @@ from dtql.collect.policies import (
 )
 from dtql.collect.provenance import behaviour_policy, library_versions
 from dtql.collect.replay import ReplayActions, load_replay_actions, regenerate
-from dtql.collect.sac import SAC_KWARGS, SacRun, eval_record, replay_description, replay_rows
+from dtql.collect.sac import SAC_KWARGS, SacRun, eval_record
 from dtql.data.transitions import Transitions
 from dtql.envs.make import make_single_env
 from dtql.envs.registry import TaskSpec

@@ -8,7 +8,7 @@ from typing import Any
 
 # task: (the data's normalized score, BC's normalized score, transitions). Data scores are
 # approximate, from D4RL's published dataset statistics; BC is the paper's Table 1 (the same
-# numbers as dtql.report.paper, checked by a test); None where neither source gives one.
+# numbers as dtql.reports.paper, checked by a test); None where neither source gives one.
 # fmt: off
 D4RL_FINGERPRINTS: dict[str, tuple[float, float | None, int]] = {
     "halfcheetah-medium-v2":        (40.7, 42.6, 1_000_000),

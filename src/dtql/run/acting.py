@@ -1,28 +1,24 @@
-"""The trained policy in the simulator: act functions for ``evaluate``, the evaluation of a
-run's state, and ``evaluate_run`` (`dtql eval`: re-evaluate a run folder's latest checkpoint).
-"""
+"""The trained policy in the simulator: act functions for ``evaluate`` and the evaluation of a
+run's state (in training, and for `dtql eval` through `dtql.api.evaluate`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dtql.algos import Algorithm, get_algorithm
+from dtql.algos import Algorithm
 from dtql.algos.common import COMPILER_OPTIONS
 from dtql.algos.policies import acting_params
-from dtql.config import RunConfig, replace
-from dtql.envs.registry import TaskSpec, get_task
+from dtql.config import RunConfig
+from dtql.envs.registry import TaskSpec
 from dtql.evaluation import ActFn, EvalResult, evaluate, evaluate_many
-from dtql.run.resume import read_run_config, restore_state
-from dtql.run.setup import check_act_mode, check_config, task_spaces
+from dtql.run.setup import check_act_mode
 
 
 def act_function(algo: Algorithm, act_mode: str) -> tuple[Callable[..., Any], bool]:
@@ -58,11 +54,21 @@ def make_act_fn(algo: Algorithm, state: Any, cfg: RunConfig, key: jax.Array) -> 
     )
 
 
+def evaluation_key(cfg: RunConfig, step: int) -> jax.Array:
+    """The key the keyed ways of acting draw from when a run's state at ``step`` is evaluated
+    (in training, by `dtql eval` and by `dtql.load_policy`: the same draws everywhere)."""
+    return jax.random.fold_in(jax.random.key(cfg.seed + 1), step)
+
+
 def run_evaluation(
     algo: Algorithm, state: Any, cfg: RunConfig, task: TaskSpec, *, episodes: int, step: int
 ) -> EvalResult:
-    key = jax.random.fold_in(jax.random.key(cfg.seed + 1), step)
-    act_fn = make_act_fn(algo, state, cfg, key)
+    act_fn = make_act_fn(algo, state, cfg, evaluation_key(cfg, step))
+    return evaluate_act_fn(act_fn, cfg, task, episodes)
+
+
+def evaluate_act_fn(act_fn: ActFn, cfg: RunConfig, task: TaskSpec, episodes: int) -> EvalResult:
+    """``episodes`` episodes of ``act_fn`` in the run's evaluation envs and seeds."""
     return evaluate(
         task,
         act_fn,
@@ -131,44 +137,3 @@ def run_group_evaluation(
         act_mode=first.act_mode,
         discount=learner.agent.discount,
     )
-
-
-def evaluate_run(
-    run_dir: str,
-    *,
-    step: int | None = None,
-    episodes: int | None = None,
-    act_mode: str | None = None,
-    diffusion_candidates: int | None = None,
-    diffusion_sampling_steps: int | None = None,
-) -> dict:
-    """Re-evaluate a run's newest valid checkpoint, or the one at ``step`` (``dtql eval``), in
-    the result vocabulary; the acting settings given replace the run's."""
-    path = Path(run_dir)
-    cfg = read_run_config(path)
-    if act_mode is not None:
-        cfg = dataclasses.replace(cfg, act_mode=act_mode)
-    acting = {
-        "learner.agent.diffusion_candidates": diffusion_candidates,
-        "learner.agent.diffusion_sampling_steps": diffusion_sampling_steps,
-    }
-    cfg = replace(cfg, **{key: value for key, value in acting.items() if value is not None})
-    check_config(cfg)
-    task = get_task(cfg.task)
-    spaces = task_spaces(task)
-    state, step = restore_state(path, cfg, spaces, step)
-    algo, episodes = get_algorithm(cfg.learner.algo), episodes or cfg.eval_episodes
-    with jax.default_matmul_precision(cfg.matmul_precision):
-        result = run_evaluation(algo, state, cfg, task, episodes=episodes, step=step)
-    summary = result.summary()
-    if cfg.act_mode == "diffusion":
-        agent = cfg.learner.agent
-        summary["diffusion_candidates"] = agent.diffusion_candidates
-        summary["diffusion_sampling_steps"] = agent.diffusion_sampling_steps
-    return {
-        "run_dir": str(path),
-        "task": task.name,
-        "algo": cfg.learner.algo,
-        "step": step,
-        **summary,
-    }

@@ -13,8 +13,8 @@ import numpy as np
 from dtql.data.collected import recorded_fingerprint
 from dtql.envs.d4rl_fingerprints import d4rl_reference
 from dtql.presets import UnknownPresetError, family_of
-from dtql.report.paper import PAPER_TABLE_1
-from dtql.report.runs import RunRecord
+from dtql.reports.paper import PAPER_TABLE_1
+from dtql.reports.runs import RunRecord
 
 ALGO_ORDER = ("dtql", "kl", "iql", "iql-dtql", "bc", "bc-gaussian")
 

@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 from dtql.files import write_bytes_atomic
-from dtql.report.claims import claim_lines
-from dtql.report.figures import aggregate_lines, curve_figures
-from dtql.report.runs import LAST_EVALS, ReportError, RunRecord, find_runs, read_run
-from dtql.report.tables import (
+from dtql.reports.claims import claim_lines
+from dtql.reports.figures import aggregate_lines, curve_figures
+from dtql.reports.runs import LAST_EVALS, ReportError, RunRecord, find_runs, read_run
+from dtql.reports.tables import (
     format_cell,
     mean_stderr,
     paper_table,

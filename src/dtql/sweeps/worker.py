@@ -1,6 +1,6 @@
 """What one process (or Ray task) of a sweep runs: one group of runs, from a JSON spec.
 
-``python -m dtql.sweep SPEC.json`` trains the group and exits 0 when every run finished,
+``python -m dtql.sweeps SPEC.json`` trains the group and exits 0 when every run finished,
 1 when a run diverged (its result.json says failed), 2 when the group could not start, and
 128 + signal when stopped by SIGINT/SIGTERM (checkpoints saved; the sweep resumes it).
 """
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     from dtql.run.stopping import RunInterrupted
 
     if len(argv) != 1:
-        print("usage: python -m dtql.sweep SPEC.json", file=sys.stderr)
+        print("usage: python -m dtql.sweeps SPEC.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text())
     if spec.get("cpu_core") is not None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dtql.report.runs import LAST_EVALS, RunRecord
-from dtql.report.tables import by_cell, final_scores, mean_stderr
+from dtql.reports.runs import LAST_EVALS, RunRecord
+from dtql.reports.tables import by_cell, final_scores, mean_stderr
 
 
 @dataclass(frozen=True)

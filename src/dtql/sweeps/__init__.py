@@ -6,8 +6,8 @@ on an accelerator), as one pinned process per CPU core, or on a Ray cluster; ``w
 each process or Ray task runs.
 """
 
-from dtql.sweep.execute import ExecutionReport, run_plan
-from dtql.sweep.grid import PlannedRun, SweepError, parse_seeds, plan_grid, plan_runs
+from dtql.sweeps.execute import ExecutionReport, run_plan
+from dtql.sweeps.grid import PlannedRun, SweepError, parse_seeds, plan_grid, plan_runs
 
 __all__ = [
     "ExecutionReport",

@@ -17,8 +17,8 @@ from typing import Literal
 
 from dtql.files import write_json_atomic
 from dtql.run.resume import RESULT_NAME
-from dtql.sweep.grid import PlannedRun, group_runs
-from dtql.sweep.worker import group_spec, train_group_spec
+from dtql.sweeps.grid import PlannedRun, group_runs
+from dtql.sweeps.worker import group_spec, train_group_spec
 
 Mode = Literal["auto", "stacked", "processes", "ray"]
 
@@ -167,7 +167,7 @@ def _start_worker(
     write_json_atomic(spec_path, {**group_spec(group, stacked=False), "cpu_core": core})
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dtql.sweep", str(spec_path)],
+            [sys.executable, "-m", "dtql.sweeps", str(spec_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # signals reach it through the sweep, once

@@ -16,8 +16,8 @@ import tyro
 from dtql.algos import ALGORITHMS
 from dtql.config import RunConfig
 from dtql.lock import FolderLock
-from dtql.sweep.execute import ExecutionReport, run_plan
-from dtql.sweep.grid import SweepError, parse_seeds, plan_grid, plan_runs
+from dtql.sweeps.execute import ExecutionReport, run_plan
+from dtql.sweeps.grid import SweepError, parse_seeds, plan_grid, plan_runs
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,11 @@ class SweepArgs:
     """Processes at a time (processes mode); default one per usable core."""
     max_group: int = 0
     """Most runs per stacked program; 0: no limit."""
-    ray: str | None = None
-    """Run on Ray: `--ray` alone starts a local Ray instance, `--ray ADDRESS` joins a cluster
-    (needs dtql[ray]). Each group is a Ray task asking for one GPU, or one CPU per run."""
+    ray: bool = False
+    """Run on Ray (needs dtql[ray]): a local Ray instance, or --ray-address's cluster. Each
+    group is a Ray task asking for one GPU, or one CPU per run."""
+    ray_address: str | None = None
+    """With --ray: the address of the Ray cluster to join (default: start a local instance)."""
 
 
 def _split(flag: str, text: str) -> list[str]:
@@ -68,6 +70,16 @@ def _split(flag: str, text: str) -> list[str]:
 
 
 def run_sweep(args: SweepArgs) -> int:
+    """`dtql sweep`: the grid, then what became of each run; the exit code says whether all
+    finished."""
+    report = sweep_grid(args)
+    print("\n".join(report.lines()))
+    print(f"report: dtql report {args.out}")
+    return exit_code(report)
+
+
+def sweep_grid(args: SweepArgs) -> ExecutionReport:
+    """Plan and run the grid of ``args`` under its folder's lock (`dtql.sweeps`'s work)."""
     out = Path(args.out)
     tasks, algos = _split("--tasks", args.tasks), _split("--algos", args.algos)
     unknown = [algo for algo in algos if algo not in ALGORITHMS]
@@ -85,11 +97,9 @@ def run_sweep(args: SweepArgs) -> int:
             mode=args.mode,
             workers=args.workers,
             max_group=args.max_group,
-            ray_address=args.ray,
+            ray_address=(args.ray_address or "local") if args.ray else None,
         )
-    print("\n".join(report.lines()))
-    print(f"report: dtql report {out}")
-    return exit_code(report)
+    return report
 
 
 def train_seeds(cfg: RunConfig, seeds_text: str, mode: str) -> int:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dtql.report.runs import ReportError, RunRecord
-from dtql.report.tables import by_cell, final_scores, ordered_algos
+from dtql.reports.runs import ReportError, RunRecord
+from dtql.reports.tables import by_cell, final_scores, ordered_algos
 
 BOOTSTRAP_REPS = 2000
 BOOTSTRAP_SEED = 0  # rliable draws from numpy's global generator; seeded so a report regenerates

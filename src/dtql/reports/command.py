@@ -7,7 +7,7 @@ from pathlib import Path
 
 import tyro
 
-from dtql.report import write_report
+from dtql.reports import write_report
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,14 @@ from dtql.bench.training import MATMULS_PER_CALL
 
 
 def print_report(report: dict[str, Any]) -> None:
+    """A bench report for people: the machine, then each section measured, then the targets."""
+    _print_machine(report)
+    _print_training(report)
+    _print_acting(report)
+    _print_torch_and_targets(report)
+
+
+def _print_machine(report: dict[str, Any]) -> None:
     m = report["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
     print(
@@ -30,6 +38,9 @@ def print_report(report: dict[str, Any]) -> None:
             f"{mm['weight_grad_flops_per_s'] / 1e9:.1f} GFLOP/s; bound "
             f"{mm['bound_flops_per_s'] / 1e9:.1f} GFLOP/s"
         )
+
+
+def _print_training(report: dict[str, Any]) -> None:
     if "training" in report:
         print(
             "\n| algo | steps/s | ms/step | GFLOP/step (XLA) | GFLOP/s | bound beside, GFLOP/s "
@@ -56,6 +67,9 @@ def print_report(report: dict[str, Any]) -> None:
                 f"| {r['algo']} | {r['runs']} | {r['one_run_steps_per_s']:.1f} | "
                 f"{r['stacked_run_steps_per_s']:.1f} | {r['ratio']:.2f}x |"
             )
+
+
+def _print_acting(report: dict[str, Any]) -> None:
     if "acting" in report:
         a = report["acting"]
         mean = a["latency"]["mean"]["median_s"]
@@ -84,6 +98,9 @@ def print_report(report: dict[str, Any]) -> None:
                     f"| {mode} | {e[mode]['median_s']:.3f} s | "
                     f"{e[mode]['beyond_simulator_s']:.3f} s |"
                 )
+
+
+def _print_torch_and_targets(report: dict[str, Any]) -> None:
     if "torch" in report:
         t = report["torch"]
         print(

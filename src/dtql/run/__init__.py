@@ -4,5 +4,8 @@
 - ``schedule``: where chunks of steps end (logging, pretraining, evaluation, checkpoints); pure;
 - ``resume``: the run folder's config.json and checkpoints, and restoring a stopped run;
 - ``acting``: the policy as an act function for the simulator, and its evaluation;
-- ``loop``: ``run_training``, the loop that ties them together and writes result.json.
+- ``group``: what the runs of one program share, and their data;
+- ``program``: a group of runs as one program, in parts: open, train a chunk, drop a diverged
+  run, start the main phase, evaluate/log/checkpoint, finish;
+- ``loop``: ``run_training`` and ``run_group``, Algorithm 1's outer loop over those parts.
 """

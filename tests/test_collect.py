@@ -271,7 +271,7 @@ def test_medium_step_picks_a_scored_snapshot_and_its_replay(tmp_path, capsys):
     assert snapshots == ["step_0001000.zip", "step_0002000.zip", "step_0003000.zip"]
 
     assert run_collect(tiny_args(out, score_snapshots=True)) == 0
-    assert "no snapshot in that window" in capsys.readouterr().out
+    assert "nearest: step " in capsys.readouterr().out
     scores = json.loads((out / "sac" / "snapshot_scores.json").read_text())["snapshots"]
     assert [r["step"] for r in scores] == [1000, 2000, 3000]
     assert all(r["mean_action"]["act_mode"] == "mean" for r in scores)

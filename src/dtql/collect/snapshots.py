@@ -114,13 +114,15 @@ def score_snapshots(args: CollectArgs, task: TaskSpec, env_name: str, out: Path)
     targets = (reference["data_normalized_score"], reference["bc_normalized_score"])
     if window is None or None in targets:
         return 0
-    best = nearest_to_d4rl(scores, targets, window)
     print(
-        f"D4RL's {env_name}-medium-v2: data {targets[0]}, BC {targets[1]}; medium-replay steps "
-        f"{window[0]:,}-{window[1]:,} (D4RL's size +- {TRANSITIONS_TOLERANCE:.0%})"
+        f"D4RL's {env_name}-medium-v2: data {targets[0]}, BC {targets[1]}; its medium-replay "
+        f"holds {window[0]:,}-{window[1]:,} rows (D4RL's size +- {TRANSITIONS_TOLERANCE:.0%})"
     )
-    if best is None:
-        print("no snapshot in that window: train further (--sac-steps, --resume)")
-    else:
-        print(f"nearest: step {best['step']:,} (pick it with --medium-step {best['step']})")
+    best = nearest_to_d4rl(scores, targets, (0, max(scores)))
+    in_window = nearest_to_d4rl(scores, targets, window)
+    if best is not None:
+        cut = "" if window[0] <= best["step"] <= window[1] else " --replay-steps N (in the range)"
+        print(f"nearest: step {best['step']:,} (--medium-step {best['step']}{cut})")
+    if in_window is not None and in_window is not best:
+        print(f"nearest within the range: step {in_window['step']:,}")
     return 0

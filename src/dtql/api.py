@@ -26,18 +26,7 @@ from dtql.run.resume import read_run_config, restore_state
 from dtql.run.setup import check_config, default_run_dir, task_spaces
 from dtql.sweeps.execute import ExecutionReport
 
-__all__ = [
-    "Policy",
-    "TrainedRun",
-    "evaluate",
-    "load_dataset",
-    "load_policy",
-    "report",
-    "resume",
-    "sweep",
-    "train",
-    "train_config",
-]
+# The names `dtql` exports (its __init__ imports them from here on first use): dtql._API.
 
 
 @dataclass(frozen=True)

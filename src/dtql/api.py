@@ -17,7 +17,7 @@ import numpy as np
 
 from dtql.algos import get_algorithm
 from dtql.config import LEARNER_FIELDS, RunConfig, replace
-from dtql.data import Transitions, load_dataset, write_npz
+from dtql.data import Transitions, load_dataset, write_npz  # noqa: F401 (dtql.load_dataset)
 from dtql.envs.registry import get_task
 from dtql.presets import run_config
 from dtql.run.acting import evaluate_act_fn, evaluation_key, make_act_fn

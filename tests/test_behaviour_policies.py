@@ -481,6 +481,7 @@ def test_a_shipped_fingerprint_travels_only_with_the_arrays_it_was_measured_on(
         "bc_normalized_score_stderr": 0.5,
         "transitions": 200,
         "data_sha256": transitions_digest(made),
+        "bc": {"steps": 30000, "seeds": [0, 1, 2], "last_evals": 3, "eval_episodes": 10},
     }
     catalogue = tmp_path / "fingerprints.json"
     catalogue.write_text(json.dumps({"format_version": 1, "fingerprints": {}}))
@@ -503,3 +504,9 @@ def test_a_shipped_fingerprint_travels_only_with_the_arrays_it_was_measured_on(
     capsys.readouterr()
     assert main(["data", "list"]) == 0
     assert "| 1.5 / 2.5 |" in capsys.readouterr().out  # no D4RL numbers for random
+    assert main(["data", "list", "--fingerprints"]) == 0
+    table = capsys.readouterr().out
+    assert (
+        "| hopper-random-v2 | 1.5 / - | 2.5 ± 0.5 / - | 30,000 x 3, last 3 of 10 episodes |"
+        in table
+    )

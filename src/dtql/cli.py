@@ -271,16 +271,21 @@ class DataListArgs:
 
     json: bool = False
     """Print one JSON list."""
+    fingerprints: bool = False
+    """Print each level's fingerprint (data and BC scores, transitions) beside D4RL's, with
+    whether it is within the tolerance."""
 
 
 def cmd_data_list(argv: list[str]) -> int:
-    from dtql.collect.catalogue import collected_catalogue, print_catalogue
+    from dtql.collect.catalogue import collected_catalogue, print_catalogue, print_fingerprints
     from dtql.data.collected import local_datasets_dir
 
     args = tyro.cli(DataListArgs, args=argv, prog="dtql data list")
     rows = collected_catalogue()
     if args.json:
         print(json.dumps(rows))
+    elif args.fingerprints:
+        print_fingerprints(rows)
     else:
         print_catalogue(rows, str(local_datasets_dir()))
     return 0

@@ -19,7 +19,17 @@ from dtql.data.collected import (
     local_collected_record,
 )
 from dtql.data.provenance import evaluated_normalized_score
-from dtql.envs.d4rl_fingerprints import d4rl_reference
+from dtql.envs.d4rl_fingerprints import (
+    SCORE_TOLERANCE,
+    TRANSITIONS_TOLERANCE,
+    comparison,
+    d4rl_reference,
+)
+
+# How `dtql data fingerprint` measures BC by default (its FingerprintArgs).
+FINGERPRINT_RECIPE = (
+    "30,000 steps x 3 seeds, each the mean of its last 3 evaluations of 10 episodes"
+)
 
 
 def collected_catalogue() -> list[dict[str, Any]]:
@@ -62,6 +72,53 @@ def collected_catalogue() -> list[dict[str, Any]]:
     return rows
 
 
+def print_fingerprints(rows: list[dict[str, Any]]) -> None:
+    """Each level's fingerprint beside D4RL's file's, with whether it is within the tolerance
+    (`dtql data list --fingerprints`)."""
+    print(
+        f"within: data and BC scores within {SCORE_TOLERANCE:.0f} points of D4RL's, transitions "
+        f"within {TRANSITIONS_TOLERANCE:.0%}; BC: steps x seeds, each seed the mean of its last "
+        "evaluations (their number, and episodes each)\n"
+    )
+    print(
+        "| dataset | data: ours / D4RL | BC: ours / D4RL | BC measured | transitions: ours / "
+        "D4RL | within | measured on |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )
+    for row in rows:
+        fp = row["fingerprint"]
+        if fp is None:
+            continue
+        d4rl, within = fp["d4rl"], comparison(fp, fp["d4rl"])
+        verdict = ", ".join(
+            f"{key.split('_')[0]} {'yes' if ok else 'NO'}"
+            for key, ok in within.items()
+            if ok is not None
+        )
+        counts = [
+            f"{fp['transitions']:,}",
+            "-" if d4rl["transitions"] is None else f"{d4rl['transitions']:,}",
+        ]
+        print(
+            f"| {row['dataset']} | {fp['data_normalized_score']:.1f} / "
+            f"{_or_dash(d4rl['data_normalized_score'])} | {fp['bc_normalized_score']:.1f} ± "
+            f"{fp['bc_normalized_score_stderr']:.1f} / {_or_dash(d4rl['bc_normalized_score'])} | "
+            f"{_recipe(fp['bc'])} | {counts[0]} / {counts[1]} | {verdict or '-'} | "
+            f"{fp['measured_on']} |"
+        )
+
+
+def _recipe(bc: dict[str, Any]) -> str:
+    """'30,000 x 3, last 3 of 10 episodes': how a fingerprint's BC was measured."""
+    return (
+        f"{bc['steps']:,} x {len(bc['seeds'])}, last {bc['last_evals']} of "
+        f"{bc['eval_episodes']} episodes"
+    )
+
+
+def _or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value}"
+
+
 def _fingerprint(
     record: dict[str, Any], shipped: dict[str, dict[str, Any]], name: str
 ) -> dict[str, Any] | None:
@@ -77,6 +134,7 @@ def _fingerprint(
         "bc_normalized_score": fingerprint["bc_normalized_score"],
         "bc_normalized_score_stderr": fingerprint["bc_normalized_score_stderr"],
         "transitions": fingerprint["transitions"],
+        "bc": fingerprint["bc"],
         "d4rl": d4rl_reference(name),
         "measured_on": measured_on,
     }

@@ -134,6 +134,9 @@ def _train_group(
     """run_group's training once it holds every run folder's lock: Algorithm 1's outer loop,
     a chunk of steps at a time, with the evaluations, logs and checkpoints between chunks."""
     with ExitStack() as stack:
+        # A signal from here on stops the run well; each run's header, printed once its data is
+        # loaded, says so to a caller waiting to send one.
+        stop = stack.enter_context(stop_requests())
         resumed = specs[0].resume_dir is not None
         program = open_program(stack, opened, cfgs, stacked, resumed)
         total = program.learner.total_steps
@@ -146,7 +149,6 @@ def _train_group(
                 dynamic_ncols=True,
             )
         )
-        stop = stack.enter_context(stop_requests())
         while program.step < total and program.active:
             if stop_at is not None and program.step >= stop_at:
                 return [

@@ -41,7 +41,8 @@ from dtql.envs.registry import get_task, normalized_score
 from dtql.files import write_json_atomic
 from dtql.presets import run_config
 from dtql.reports.paper import PAPER_TABLE_1
-from dtql.reports.runs import read_run
+from dtql.reports.runs import mean_of_last, read_run
+from dtql.reports.tables import mean_stderr
 from dtql.sweeps.execute import run_plan
 from dtql.sweeps.grid import parse_seeds, plan_runs
 
@@ -106,10 +107,10 @@ def bc_configs(args: FingerprintArgs, task: str, out: Path) -> list[RunConfig]:
 
 
 def last_evaluations_mean(curve: list[tuple[int, float]], count: int, where: str) -> float:
-    """The mean of a run's last `count` evaluation scores."""
+    """The mean of a run's last `count` evaluation scores (it must have that many)."""
     if len(curve) < count:
         raise DatasetError(f"{where}: {len(curve)} evaluations, expected at least {count}")
-    return float(np.mean([score for _, score in curve[-count:]]))
+    return mean_of_last(curve, count)
 
 
 def data_fingerprint(data: Transitions, task: str) -> dict[str, Any]:
@@ -132,11 +133,10 @@ def bc_fingerprint(run_dirs: list[Path], last_evals: int) -> dict[str, Any]:
         if run.status != "finished":
             raise DatasetError(f"{run_dir}: BC run {run.status}, expected finished")
         per_seed[str(run.seed)] = last_evaluations_mean(run.curve, last_evals, str(run_dir))
-    scores = list(per_seed.values())
-    stderr = float(np.std(scores, ddof=1) / math.sqrt(len(scores))) if len(scores) > 1 else 0.0
+    mean, stderr = mean_stderr(list(per_seed.values()))
     return {
-        "bc_normalized_score": float(np.mean(scores)),
-        "bc_normalized_score_stderr": stderr,
+        "bc_normalized_score": mean,
+        "bc_normalized_score_stderr": 0.0 if math.isnan(stderr) else stderr,  # one seed: none
         "bc_per_seed": per_seed,
     }
 

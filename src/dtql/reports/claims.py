@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dtql.reports.runs import LAST_EVALS, RunRecord
-from dtql.reports.tables import by_cell, final_scores, mean_stderr
+from dtql.reports.tables import by_cell, final_scores, format_cell, mean_stderr
 
 
 @dataclass(frozen=True)
@@ -93,10 +93,7 @@ def _comparison(claim: Claim, first: list[float], second: list[float]) -> str:
     errors = [e for e in (e1, e2) if not math.isnan(e)]
     clear = len(errors) == 2 and abs(m1 - m2) > sum(errors)
     relation = "above" if m1 > m2 else "below" if m1 < m2 else "equal to"
-    shown = [_shown(m1, e1, len(first)), _shown(m2, e2, len(second))]
     note = ", clear" if clear else ""
-    return f"{claim.first} {shown[0]} {relation} {claim.second} {shown[1]}{note}"
-
-
-def _shown(mean: float, stderr: float, n: int) -> str:
-    return f"{mean:.1f} (n={n})" if math.isnan(stderr) else f"{mean:.1f} ± {stderr:.1f} (n={n})"
+    return (
+        f"{claim.first} {format_cell(first)} {relation} {claim.second} {format_cell(second)}{note}"
+    )

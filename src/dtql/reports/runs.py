@@ -43,7 +43,13 @@ class RunRecord:
         """The mean of the last LAST_EVALS evaluations of a finished run (of all, if fewer)."""
         if self.status != "finished" or not self.curve:
             return None
-        return sum(score for _, score in self.curve[-LAST_EVALS:]) / len(self.curve[-LAST_EVALS:])
+        return mean_of_last(self.curve, LAST_EVALS)
+
+
+def mean_of_last(curve: list[tuple[int, float]], count: int) -> float:
+    """The mean score of a curve's last ``count`` evaluations (of all, if it has fewer)."""
+    scores = [score for _, score in curve[-count:]]
+    return sum(scores) / len(scores)
 
 
 def find_runs(root: Path) -> list[RunRecord]:

@@ -29,8 +29,13 @@ import tyro
 from dtql.collect.replay import transitions_digest
 from dtql.config import RunConfig
 from dtql.data import load_dataset
-from dtql.data.collected import FINGERPRINT_KEY, collect_record_files, collected_dataset_for
-from dtql.data.transitions import PROVENANCE_KEY, DatasetError, Transitions
+from dtql.data.collected import (
+    FINGERPRINT_KEY,
+    collect_record_files,
+    collected_dataset_for,
+    provenance_part,
+)
+from dtql.data.transitions import DatasetError, Transitions
 from dtql.envs.d4rl_fingerprints import (
     SCORE_TOLERANCE,
     TRANSITIONS_TOLERANCE,
@@ -208,10 +213,9 @@ def record_fingerprint(dataset: str, fingerprint: dict[str, Any]) -> list[Path]:
             "made (--record writes into its provenance)"
         )
     for file in files:
-        record = json.loads(file.read_text())
-        target = record[PROVENANCE_KEY] if file.name == "metadata.json" else record
-        target[FINGERPRINT_KEY] = fingerprint
-        write_json_atomic(file, record)
+        content = json.loads(file.read_text())
+        provenance_part(file, content)[FINGERPRINT_KEY] = fingerprint
+        write_json_atomic(file, content)
     return files
 
 

@@ -111,7 +111,12 @@ def recorded_fingerprint(dataset: str) -> dict[str, Any] | None:
     files = collect_record_files(dataset)
     if not files:
         return None
-    record = json.loads(files[0].read_text())
-    if files[0].name == "metadata.json":
-        record = record.get(PROVENANCE_KEY) or {}
-    return record.get(FINGERPRINT_KEY)
+    return provenance_part(files[0], json.loads(files[0].read_text())).get(FINGERPRINT_KEY)
+
+
+def provenance_part(file: Path, content: dict) -> dict:
+    """The `dtql collect` record inside a record file's content: Minari's metadata.json holds
+    it under "dtql_collect"; collect_info.json and the .json beside a D4RL file are it."""
+    if file.name == "metadata.json":
+        return content.setdefault(PROVENANCE_KEY, {})
+    return content

@@ -31,9 +31,9 @@ from jax.profiler import ProfileData
 
 from dtql.algos import get_algorithm
 from dtql.algos.common import run_steps_jit
-from dtql.bench.command import BenchArgs, _learner
+from dtql.bench.bench_command import BenchArgs, learner_config
 from dtql.bench.timing import machine
-from dtql.bench.training import DATA_ROWS, synthetic_data
+from dtql.bench.training_speed import DATA_ROWS, synthetic_data
 from dtql.envs.registry import get_task
 
 NETWORKS = ("TwinQ", "ValueNetwork", "DiffusionNetwork", "GaussianPolicyNetwork")
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
     task = get_task(BenchArgs().task)
-    cfg = _learner(BenchArgs(), "dtql")
+    cfg = learner_config(BenchArgs(), "dtql")
     algo = get_algorithm("dtql")
     data = synthetic_data(DATA_ROWS, task.obs_dim, task.act_dim)
     init = algo.init(jax.random.key(0), cfg, task.obs_dim, task.act_dim, 1.0)

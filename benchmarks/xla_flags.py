@@ -61,13 +61,13 @@ def hlo_counts() -> None:
 
     from dtql.algos import get_algorithm
     from dtql.algos.common import sample_batch
-    from dtql.bench.command import BenchArgs, _learner
-    from dtql.bench.training import synthetic_data
+    from dtql.bench.bench_command import BenchArgs, learner_config
+    from dtql.bench.training_speed import synthetic_data
     from dtql.envs.registry import get_task
 
     task, cfg, algo = (
         get_task(BenchArgs().task),
-        _learner(BenchArgs(), "dtql"),
+        learner_config(BenchArgs(), "dtql"),
         get_algorithm("dtql"),
     )
     dims = (task.obs_dim, task.act_dim)

@@ -10,7 +10,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from test_trainer import small_config
+from test_run import small_config
 
 from dtql.algos import get_algorithm
 from dtql.algos.common import Batch, run_steps_jit
@@ -87,7 +87,7 @@ def test_accelerator_steps_repeat_exactly():
 
 
 def test_training_run_on_the_accelerator(hopper_hdf5, tmp_path):
-    # test_trainer's small run, at the preset's full network size.
+    # test_run's small run, at the preset's full network size.
     cfg = replace(small_config(hopper_hdf5, tmp_path / "run"), **{"learner.agent.hidden_dim": 256})
     result = run_training(cfg, progress=False)
     assert np.isfinite(result["normalized_score_mean"])

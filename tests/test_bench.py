@@ -2,11 +2,14 @@
 consistency), the targets' judging rules, and bad arguments. Speed itself is never asserted."""
 
 import json
+import os
 import statistics
 
+import numpy as np
 import pytest
 
-from dtql.bench.command import BenchArgs, BenchError, run_bench
+import dtql
+from dtql.bench.bench_command import BenchArgs, BenchError, run_bench
 from dtql.bench.printing import print_report
 from dtql.bench.targets import judge_targets
 from dtql.cli import main
@@ -14,7 +17,7 @@ from dtql.cli import main
 
 @pytest.fixture(scope="module")
 def report():
-    args = BenchArgs(algos="dtql,bc", runs=2, steps=5, repeats=2, hidden_dim=16)
+    args = BenchArgs(algos="dtql,bc", runs="2", steps=5, repeats=2, hidden_dim=16)
     return run_bench(args)
 
 
@@ -117,6 +120,9 @@ def test_gpu_targets_read_seconds_per_1k_steps_and_16_runs_per_step_time():
         (BenchArgs(sections="training,gpu"), "--sections"),
         (BenchArgs(algos="dtql,sac"), "--algos"),
         (BenchArgs(repeats=0), "must be >= 1"),
+        (BenchArgs(runs="2,0"), "--runs '2,0': expected comma-separated integers >= 1"),
+        (BenchArgs(sections="batch", batches="64,x"), "--batches"),
+        (BenchArgs(sections="modes"), "--run-dirs"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, message):
@@ -135,3 +141,56 @@ def test_the_faster_deployable_form_decides_the_action_latency_target():
     rows = judge_targets(_report(1, acting={"latency": latency}), False, judged=True)
     (action,) = [t for t in rows if "one-step action" in t["target"]]
     assert action["value"] == pytest.approx(12.0) and action["met"] is True
+
+
+@pytest.mark.slow
+def test_opt_in_sections_time_batches_each_k_and_pinned_processes(capsys):
+    args = BenchArgs(
+        algos="bc",
+        sections="training,stacked,batch,processes",
+        runs="1,2",
+        batches="32,64,128",
+        steps=5,
+        repeats=1,
+        hidden_dim=16,
+    )
+    report = run_bench(args)
+    assert [(r["algo"], r["runs"]) for r in report["stacked"]] == [("bc", 1), ("bc", 2)]
+    rows = report["batch"]["rows"]
+    assert [r["batch"] for r in rows] == [32, 64, 128] and all(r["ms_per_step"] > 0 for r in rows)
+    # The fit is the least-squares line through the three medians.
+    batches = np.array([32.0, 64.0, 128.0])
+    ms = np.array([r["ms_per_step"] for r in rows])
+    slope, intercept = np.polyfit(batches, ms, 1)
+    assert report["batch"]["fixed_ms"] == pytest.approx(intercept, rel=1e-6, abs=1e-9)
+    assert report["batch"]["per_row_us"] == pytest.approx(1e3 * slope, rel=1e-6, abs=1e-9)
+    (processes,) = report["processes"]
+    assert processes["processes"] == len(os.sched_getaffinity(0))
+    assert processes["run_steps_per_s"] > 0
+    print_report(report)
+    out = capsys.readouterr().out
+    assert "pinned processes" in out and "us per batch row" in out
+
+
+@pytest.mark.slow
+def test_modes_section_scores_each_way_of_acting_as_dtql_eval_does(tmp_path, hopper_hdf5):
+    tiny = dict(pretrain_steps=10, steps=20, log_every=10, eval_every=0, eval_episodes=1)
+    run = dtql.train(
+        "hopper-medium-v2",
+        hopper_hdf5,
+        "dtql",
+        out=tmp_path / "run",
+        num_eval_envs=1,
+        checkpoint_every=30,
+        agent={"hidden_dim": 16},
+        progress=False,
+        **tiny,
+    )
+    args = BenchArgs(
+        sections="modes", run_dirs=str(run.run_dir), act_modes="mean,diffusion@1", episodes=1
+    )
+    rows = {r["mode"]: r for r in run_bench(args)["modes"]}
+    assert set(rows) == {"mean", "diffusion@1"}
+    expected = dtql.evaluate(run.run_dir, episodes=1, act_mode="mean")["normalized_score_mean"]
+    assert rows["mean"]["normalized_score_mean"] == pytest.approx(expected)
+    assert rows["mean"]["runs"] == 1 and rows["mean"]["steps"] == [30]

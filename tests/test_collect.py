@@ -18,11 +18,12 @@ import pytest
 from dtql.collect import CollectArgs, run_collect
 from dtql.collect.args import LEVELS, dataset_id, parse_levels, regenerate_command
 from dtql.collect.rollout import collect
-from dtql.collect.sac import OLD_EVAL_KEYS, eval_record, rename_old_eval_keys
+from dtql.collect.sac import eval_record
 from dtql.collect.snapshots import nearest_to_d4rl
 from dtql.data import dataset_info, load_dataset, minari_metadata
 from dtql.envs.registry import get_task
 from dtql.evaluation import SUMMARY_KEYS, EvalResult
+from dtql.upgrade import OLD_EVAL_KEYS, upgrade_collect_record
 
 HOPPER = get_task("hopper")
 TRANSITIONS = 500
@@ -385,23 +386,6 @@ def test_eval_record_uses_the_project_result_vocabulary():
     assert record["actions"] == "stochastic" and record["seed"] == 10_003
 
 
-def test_old_evaluation_keys_are_renamed_when_a_state_is_loaded():
-    old = {"step": 0, "return_mean": 1.0, "normalized_score": 2.0, "length_mean": 3.0}
-    state = {
-        "evals": [dict(old), dict(old, step=5)],
-        "random": dict(old),
-        "medium": None,
-        "final": dict(old, step=5),
-    }
-    state = rename_old_eval_keys(state)
-    for record in [*state["evals"], state["random"], state["final"]]:
-        assert record["normalized_score_mean"] == 2.0 and record["episode_length_mean"] == 3.0
-        assert "normalized_score" not in record and "length_mean" not in record
-    assert state["medium"] is None and state["evals"][1]["step"] == 5
-    # A state in the current vocabulary is left as it is.
-    assert rename_old_eval_keys(json.loads(json.dumps(state))) == state
-
-
 def test_collect_gives_exactly_n_transitions_with_every_stream_cut_as_a_timeout():
     rng = np.random.default_rng(0)
 
@@ -472,8 +456,9 @@ def test_shipped_hdf5_datasets_load_and_match_their_records():
         assert (t.num_transitions, t.num_episodes) == (info["transitions"], info["episodes"])
         assert int(t.terminals.sum()) == info["terminals"]
         assert int(t.timeouts.sum()) == info["timeouts"]
-        # The file carries its own record, and `dtql data info` summarises it.
-        assert t.provenance == info
+        # The file carries its own record (read in today's names), and `dtql data info`
+        # summarises it.
+        assert t.provenance == upgrade_collect_record(info)
         made_by = dataset_info(t)["made_by"]
         assert made_by["command"] == info["command"] and made_by["level"] == info["level"]
         assert made_by["behaviour_policies"][0].startswith(info["behaviour_policy"][0]["policy"])

@@ -1,17 +1,12 @@
-"""Configs: the learner/run split, flat flags, and reading config.json files of older runs."""
+"""Configs: the learner/run split, flat flags and the defaults (old config.json files are
+tests/test_upgrade.py's)."""
 
 import dataclasses
 
 import tyro
 
-from dtql.config import (
-    ADDED_FIELDS,
-    LearnerConfig,
-    RunConfig,
-    from_dict,
-    to_dict,
-    upgrade_run_config,
-)
+from dtql.config import LearnerConfig, RunConfig, from_dict, to_dict
+from dtql.upgrade import upgrade_run_config
 
 
 def test_a_config_round_trips_through_its_dict():
@@ -23,25 +18,6 @@ def test_the_learners_flags_are_flat_and_the_learner_is_hashable():
     cfg = tyro.cli(RunConfig, args=["--steps", "7", "--agent.alpha", "2.5", "--seed", "3"])
     assert (cfg.learner.steps, cfg.learner.agent.alpha, cfg.seed) == (7, 2.5, 3)
     assert hash(cfg.learner) == hash(dataclasses.replace(cfg, seed=9, out="x").learner)
-
-
-def test_an_old_flat_config_reads_as_the_run_it_was():
-    # Written before the learner/run split and before the released code's choices became the
-    # defaults: fields it lacks take the values that run used, not today's defaults.
-    old = to_dict(RunConfig())
-    for dotted in ADDED_FIELDS:
-        *parents, name = dotted.split(".")
-        node = old
-        for parent in parents:
-            node = node[parent]
-        node.pop(name)
-    learner = old.pop("learner")
-    flat = {**old, **learner}
-    cfg = from_dict(RunConfig, upgrade_run_config(flat))
-    assert cfg.learner.agent.mish_after_input_layer is True
-    assert cfg.learner.agent.implicit_generator == "preconditioned"
-    assert cfg.matmul_precision == "default"
-    assert cfg.learner.steps == LearnerConfig().steps
 
 
 def test_new_defaults_are_the_released_codes_where_the_paper_is_silent():

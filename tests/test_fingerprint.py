@@ -64,7 +64,7 @@ def test_fingerprint_numbers_equal_a_hand_computation(tmp_path):
 
     returns = hand_episode_returns(data)
     expected_data = 100 * (np.mean(returns) - HOPPER_RANDOM) / (HOPPER_EXPERT - HOPPER_RANDOM)
-    assert fp["data_normalized_score"] == pytest.approx(expected_data, rel=1e-6)
+    assert fp["dataset_normalized_score"] == pytest.approx(expected_data, rel=1e-6)
     assert (fp["transitions"], fp["episodes"]) == (1500, len(returns))
 
     per_seed = [hand_last_scores(tmp_path / "bc" / f"seed_{s}", 2) for s in (0, 1)]
@@ -78,7 +78,7 @@ def test_fingerprint_numbers_equal_a_hand_computation(tmp_path):
     assert config["learner"]["pretrain_steps"] == 0
     # D4RL's hopper-medium beside it: 44.3 data, BC 52.9 (Table 1), 1M transitions.
     assert fp["d4rl"] == {
-        "data_normalized_score": 44.3,
+        "dataset_normalized_score": 44.3,
         "bc_normalized_score": 52.9,
         "transitions": 1_000_000,
     }
@@ -91,17 +91,17 @@ def test_fingerprint_numbers_equal_a_hand_computation(tmp_path):
 
 def test_comparison_uses_ten_points_and_a_quarter_of_the_transitions():
     d4rl = d4rl_reference("hopper-medium-replay-v2")
-    near = {"data_normalized_score": 24.9, "bc_normalized_score": 8.2, "transitions": 502_000}
+    near = {"dataset_normalized_score": 24.9, "bc_normalized_score": 8.2, "transitions": 502_000}
     assert comparison(near, d4rl) == {
-        "data_normalized_score": True,
+        "dataset_normalized_score": True,
         "bc_normalized_score": True,
         "transitions": True,
     }
-    far = {"data_normalized_score": 25.1, "bc_normalized_score": 28.2, "transitions": 300_000}
+    far = {"dataset_normalized_score": 25.1, "bc_normalized_score": 28.2, "transitions": 300_000}
     assert set(comparison(far, d4rl).values()) == {False}
     unknown = comparison(near, d4rl_reference("hopper-random-v2"))
     assert unknown == {
-        "data_normalized_score": None,
+        "dataset_normalized_score": None,
         "bc_normalized_score": None,
         "transitions": None,
     }
@@ -138,7 +138,7 @@ def test_record_writes_the_fingerprint_into_the_collect_provenance(tmp_path):
     )
     assert run_collect(args) == 0
     folder = out / "minari" / "dtql" / "hopper-random-v0"
-    fingerprint = {"data_normalized_score": 1.0, "bc_normalized_score": 2.0}
+    fingerprint = {"dataset_normalized_score": 1.0, "bc_normalized_score": 2.0}
     written = record_fingerprint(str(folder), fingerprint)
     assert written == [folder / "collect_info.json", folder / "data" / "metadata.json"]
     assert json.loads(written[0].read_text())["fingerprint"] == fingerprint
@@ -165,7 +165,7 @@ def test_train_prints_bc_and_the_data_from_the_datasets_fingerprint(tmp_path):
     folder = tmp_path / "hopper-medium-v0"
     folder.mkdir()
     fingerprint = {
-        "data_normalized_score": 44.0,
+        "dataset_normalized_score": 44.0,
         "bc_normalized_score": 51.25,
         "bc_normalized_score_stderr": 1.5,
         "bc": {"steps": 30000, "seeds": [0, 1, 2], "last_evals": 3},

@@ -114,3 +114,28 @@ def test_no_function_is_longer_than_a_screen():
                 if lines > MAX_FUNCTION_LINES:
                     long[f"{name}.{node.name}"] = lines
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_no_two_modules_share_a_file_name():
+    """One name per thing (issue 26): `policies.py` is the one-step policy, nowhere else a
+    numpy SAC actor. Package files (__init__, __main__) are the exception."""
+    by_name: dict[str, list[str]] = {}
+    for name, path in MODULES.items():
+        if not path.name.startswith("__"):
+            by_name.setdefault(path.name, []).append(name)
+    shared = {file: names for file, names in by_name.items() if len(names) > 1}
+    assert not shared, f"file names used twice: {shared}"
+
+
+def test_each_test_file_is_named_after_what_it_tests():
+    """tests/test_<x>.py is named after a module or package of src/dtql (a command's singular,
+    `test_sweep` for `sweeps`, and `test_<package>_<part>` count too), so a rename shows here."""
+    names = {name.rsplit(".", 1)[-1] for name in MODULES}
+    whole_package = {"layout", "accelerator"}  # the import graph; a run on the device machine
+
+    def named_after_something(stem: str) -> bool:
+        return bool({stem, stem + "s", stem.split("_")[0]} & names) or stem in whole_package
+
+    tests = Path(__file__).parent
+    stray = [p.name for p in tests.glob("test_*.py") if not named_after_something(p.stem[5:])]
+    assert not stray, f"test files named after nothing in src/dtql: {stray}"

@@ -116,7 +116,7 @@ def test_a_sweeps_variants_are_columns_of_their_own(tmp_path):
 def test_claims_are_judged_on_the_last_evaluations_with_the_datas_fingerprint(tmp_path):
     data = tmp_path / "hopper-medium-v0"  # a dataset folder with a fingerprint in its record
     data.mkdir()
-    fingerprint = {"data_normalized_score": 45.0, "bc_normalized_score": 50.5}
+    fingerprint = {"dataset_normalized_score": 45.0, "bc_normalized_score": 50.5}
     (data / "collect_info.json").write_text(json.dumps({"fingerprint": fingerprint}))
     root = tmp_path / "grid"
     scores = {"dtql": [80.0, 90.0], "bc": [50.0, 54.0], "kl": [10.0, 30.0], "iql": [60.0, 64.0]}

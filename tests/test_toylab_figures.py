@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from dtql.algos.common import build_networks
-from dtql.toylab.args import ToyArgs
 from dtql.toylab.figures import (
     plot_no_q,
     plot_policy_grid,
@@ -16,6 +15,7 @@ from dtql.toylab.figures import (
 )
 from dtql.toylab.metrics import toy_metrics
 from dtql.toylab.scenarios import ACT_DIM, SCENARIOS, TR_GAUSSIAN, Problem, make_problem
+from dtql.toylab.toy_args import ToyArgs
 from dtql.toylab.training import toy_config
 
 

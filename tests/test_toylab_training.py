@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from dtql.toylab.args import ToyArgs
 from dtql.toylab.scenarios import KL_IMPLICIT, SCENARIOS, Problem, Variant, make_problem
+from dtql.toylab.toy_args import ToyArgs
 from dtql.toylab.training import fit_bc, pretrain, toy_config, train_variant
 
 

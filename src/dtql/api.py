@@ -195,7 +195,7 @@ def sweep(
     ray_address: str | None = None,
 ) -> ExecutionReport:
     """A grid as `dtql sweep` runs it (``sets``: its --set items); what became of each run."""
-    from dtql.sweeps.command import SweepArgs, sweep_grid
+    from dtql.sweeps.sweep_command import SweepArgs, sweep_grid
 
     args = SweepArgs(
         tasks=",".join(tasks),

@@ -84,7 +84,7 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
 
 def cmd_train(argv: list[str]) -> int:
     from dtql.api import resume, train_config
-    from dtql.sweeps.command import train_seeds
+    from dtql.sweeps.sweep_command import train_seeds
 
     args = parse_train_args(argv)
     if args.seeds is not None:
@@ -100,7 +100,7 @@ def cmd_train(argv: list[str]) -> int:
     print(
         f"{result['algo']} on {result['task']}: normalized score {shown} "
         f"(act_mode {result['act_mode']}, {result.get('episodes', 0):.0f} episodes); behaviour "
-        f"policy (dataset mean return) {result['behaviour_normalized_score']:.1f}; "
+        f"policy (dataset mean return) {result['dataset_normalized_score']:.1f}; "
         f"run folder {run.run_dir}"
     )
     print(fingerprint_line(run.config.dataset or ""))
@@ -122,18 +122,18 @@ def fingerprint_line(dataset: str) -> str:
         f"the same data (its fingerprint): BC {fingerprint['bc_normalized_score']:.1f} ± "
         f"{fingerprint['bc_normalized_score_stderr']:.1f} ({bc['steps']:,} steps x "
         f"{len(bc['seeds'])} seeds, mean of the last {bc['last_evals']} evaluations), the "
-        f"data itself {fingerprint['data_normalized_score']:.1f}"
+        f"data itself {fingerprint['dataset_normalized_score']:.1f}"
     )
 
 
 def cmd_sweep(argv: list[str]) -> int:
-    from dtql.sweeps.command import SweepArgs, run_sweep
+    from dtql.sweeps.sweep_command import SweepArgs, run_sweep
 
     return run_sweep(tyro.cli(SweepArgs, args=argv, prog="dtql sweep"))
 
 
 def cmd_report(argv: list[str]) -> int:
-    from dtql.reports.command import ReportArgs, run_report
+    from dtql.reports.report_command import ReportArgs, run_report
 
     return run_report(tyro.cli(ReportArgs, args=argv, prog="dtql report"))
 
@@ -304,7 +304,7 @@ def cmd_collect(argv: list[str]) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
-    from dtql.bench.command import BenchArgs, bench_command
+    from dtql.bench.bench_command import BenchArgs, bench_command
 
     return bench_command(tyro.cli(BenchArgs, args=argv, prog="dtql bench"))
 

@@ -13,11 +13,10 @@ Defaults are the paper's (and, where the paper is silent, the authors' released 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import tyro
 
@@ -183,36 +182,6 @@ class RunConfig:
 
 
 LEARNER_FIELDS = tuple(f.name for f in dataclasses.fields(LearnerConfig))
-
-
-# Fields added after run folders were first written, with the value that reproduces those runs
-# (a new default can differ: the released code's choices became the defaults later).
-ADDED_FIELDS: dict[str, Any] = {
-    "learner.agent.mish_after_input_layer": True,
-    "learner.agent.implicit_generator": "preconditioned",
-    "matmul_precision": "default",
-}
-
-
-def upgrade_run_config(data: dict[str, Any]) -> dict[str, Any]:
-    """A run's config.json as ``RunConfig`` reads it today, meaning what it meant when written.
-
-    Run folders written before the learner/run split hold one flat dict (``algo``, ``steps``,
-    ``agent`` ... beside ``task``); their learner fields move under ``learner``. A field added
-    since (``ADDED_FIELDS``) gets the value those runs used.
-    """
-    if "learner" not in data:
-        learner = {key: data[key] for key in LEARNER_FIELDS if key in data}
-        rest = {key: value for key, value in data.items() if key not in LEARNER_FIELDS}
-        data = {**rest, "learner": learner}
-    data = copy.deepcopy(data)
-    for dotted, value in ADDED_FIELDS.items():
-        *parents, name = dotted.split(".")
-        node = data
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node.setdefault(name, value)
-    return data
 
 
 def replace(cfg, **changes):

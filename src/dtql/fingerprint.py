@@ -121,7 +121,7 @@ def last_evaluations_mean(curve: list[tuple[int, float]], count: int, where: str
 def data_fingerprint(data: Transitions, task: str) -> dict[str, Any]:
     """The data's own part: normalized score of its mean episode return, and its counts."""
     return {
-        "data_normalized_score": float(
+        "dataset_normalized_score": float(
             normalized_score(task, float(np.mean(data.episode_returns)))
         ),
         "transitions": data.num_transitions,
@@ -240,6 +240,7 @@ def format_fingerprint(fp: dict[str, Any]) -> str:
         return {True: "yes", False: "NO", None: "-"}[ok[key]]
 
     bc = f"{fp['bc_normalized_score']:.1f} ± {fp['bc_normalized_score_stderr']:.1f}"
+    data = "dataset_normalized_score"
     lines = [
         f"fingerprint of {fp['dataset']} (task {fp['task']}; BC {fp['bc']['steps']:,} steps x "
         f"{len(fp['bc']['seeds'])} seeds, mean of each run's last {fp['bc']['last_evals']} "
@@ -247,8 +248,8 @@ def format_fingerprint(fp: dict[str, Any]) -> str:
         "",
         "| | ours | D4RL | within tolerance |",
         "| --- | --- | --- | --- |",
-        f"| data's normalized score | {fp['data_normalized_score']:.1f} | "
-        f"{cell(d4rl['data_normalized_score'], '.1f')} | {verdict('data_normalized_score')} |",
+        f"| data's normalized score | {fp[data]:.1f} | {cell(d4rl[data], '.1f')} | "
+        f"{verdict(data)} |",
         f"| BC's normalized score | {bc} | {cell(d4rl['bc_normalized_score'], '.1f')} | "
         f"{verdict('bc_normalized_score')} |",
         f"| transitions | {fp['transitions']:,} | {cell(d4rl['transitions'], ',')} | "

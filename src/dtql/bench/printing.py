@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dtql.bench.training import MATMULS_PER_CALL
+from dtql.bench.training_speed import MATMULS_PER_CALL
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -12,6 +12,7 @@ def print_report(report: dict[str, Any]) -> None:
     _print_machine(report)
     _print_training(report)
     _print_acting(report)
+    _print_scaling(report)
     _print_torch_and_targets(report)
 
 
@@ -98,6 +99,39 @@ def _print_acting(report: dict[str, Any]) -> None:
                     f"| {mode} | {e[mode]['median_s']:.3f} s | "
                     f"{e[mode]['beyond_simulator_s']:.3f} s |"
                 )
+
+
+def _print_scaling(report: dict[str, Any]) -> None:
+    if "batch" in report:
+        b = report["batch"]
+        print(
+            "\n| DTQL batch | ms/step | GFLOP/step | GFLOP/s | share of matmul bound |"
+            "\n| --- | --- | --- | --- | --- |"
+        )
+        for r in b["rows"]:
+            print(
+                f"| {r['batch']} | {r['ms_per_step']:.2f} | {r['flops_per_step'] / 1e9:.3f} | "
+                f"{r['achieved_flops_per_s'] / 1e9:.1f} | {100 * r['share_of_matmul_bound']:.0f}% |"
+            )
+        print(f"fit: {b['fixed_ms']:.2f} ms fixed + {b['per_row_us']:.1f} us per batch row")
+    if "processes" in report:
+        one = {r["algo"]: r["steps_per_s"] for r in report.get("training", [])}
+        print("\n| algo | pinned processes | run-steps/s | vs one run |\n| --- | --- | --- | --- |")
+        for r in report["processes"]:
+            ratio = f"{r['run_steps_per_s'] / one[r['algo']]:.2f}x" if r["algo"] in one else "-"
+            print(f"| {r['algo']} | {r['processes']} | {r['run_steps_per_s']:.1f} | {ratio} |")
+    if "modes" in report:
+        print(
+            "\n| algo | act mode | runs | steps | normalized score (± s.e. over runs) | "
+            "median eval wall |\n| --- | --- | --- | --- | --- | --- |"
+        )
+        for r in report["modes"]:
+            print(
+                f"| {r['algo']} | {r['mode']} | {r['runs']} | "
+                f"{'/'.join(map(str, r['steps']))} | {r['normalized_score_mean']:.1f} ± "
+                f"{r['normalized_score_stderr']:.1f} ({r['episodes']} episodes) | "
+                f"{r['wall_s_median']:.1f} s |"
+            )
 
 
 def _print_torch_and_targets(report: dict[str, Any]) -> None:

@@ -38,11 +38,13 @@ def judge_targets(report: dict[str, Any], on_accelerator: bool, judged: bool) ->
 def _measurements(report: dict[str, Any]) -> dict[str, float | None]:
     """The numbers the targets read, from a `dtql bench` report (None where not measured)."""
     dtql = {row["algo"]: row for row in report.get("training", [])}.get("dtql") or {}
-    stacked = {row["algo"]: row for row in report.get("stacked", [])}.get("dtql")
+    stacked = next(
+        (r for r in report.get("stacked", []) if r["algo"] == "dtql" and r["runs"] == 16), None
+    )
     latency = report.get("acting", {}).get("latency", {})
     torch = report.get("torch", {})
     per_step = None
-    if stacked is not None and stacked["runs"] == 16:
+    if stacked is not None:
         per_step = stacked["runs"] / stacked["ratio"]  # K runs' step time / one run's
     return {
         "share": dtql.get("share_of_matmul_bound"),

@@ -114,7 +114,7 @@ SAC is checkpointed every ``checkpoint_every`` steps and at its end. ``--resume`
 the last checkpoint (the episode in progress there is cut, so a resumed run is not bit-identical
 to an uninterrupted one; see ``sac``) and keeps datasets already written. A larger
 ``--sac-steps`` on resume trains on, with the replay buffer grown to the new budget. Runs saved
-before the evaluation records used SUMMARY_KEYS resume too (`sac.rename_old_eval_keys`).
+before the evaluation records used SUMMARY_KEYS resume too (`dtql.upgrade.upgrade_sac_state`).
 
 Seeds: SAC and its env use ``seed``; evaluation envs ``seed + 10_000 (+ i for env i)``;
 collection of random / medium / expert uses ``seed + 20_000 / 30_000 / 40_000`` for the envs

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dtql.collect.export import level_files
-from dtql.collect.policies import SHIPPED_POLICIES
+from dtql.collect.behaviour_policy import SHIPPED_POLICIES
 from dtql.collect.provenance import shipped_fingerprints
+from dtql.collect.save_policies import level_files
 from dtql.data.collected import (
     COLLECTED_ENV_IDS,
     COLLECTED_LEVELS,
@@ -18,12 +18,13 @@ from dtql.data.collected import (
     collected_dataset_id,
     local_collected_record,
 )
-from dtql.data.provenance import evaluated_normalized_score
+from dtql.data.provenance_summary import evaluated_normalized_score
 from dtql.envs.d4rl_fingerprints import (
     SCORE_TOLERANCE,
     TRANSITIONS_TOLERANCE,
     comparison,
     d4rl_reference,
+    scores_pair,
 )
 
 # How `dtql data fingerprint` measures BC by default (its FingerprintArgs).
@@ -51,7 +52,7 @@ def collected_catalogue() -> list[dict[str, Any]]:
                     "local_path": str(path) if path is not None else None,
                     "transitions": record.get("transitions"),
                     "episodes": record.get("episodes"),
-                    "normalized_score": record.get("dataset_normalized_score"),
+                    "dataset_normalized_score": record.get("dataset_normalized_score"),
                     "behaviour_policies": [
                         {
                             "policy": policy.get("policy"),
@@ -99,8 +100,8 @@ def print_fingerprints(rows: list[dict[str, Any]]) -> None:
             "-" if d4rl["transitions"] is None else f"{d4rl['transitions']:,}",
         ]
         print(
-            f"| {row['dataset']} | {fp['data_normalized_score']:.1f} / "
-            f"{_or_dash(d4rl['data_normalized_score'])} | {fp['bc_normalized_score']:.1f} ± "
+            f"| {row['dataset']} | {fp['dataset_normalized_score']:.1f} / "
+            f"{_or_dash(d4rl['dataset_normalized_score'])} | {fp['bc_normalized_score']:.1f} ± "
             f"{fp['bc_normalized_score_stderr']:.1f} / {_or_dash(d4rl['bc_normalized_score'])} | "
             f"{_recipe(fp['bc'])} | {counts[0]} / {counts[1]} | {verdict or '-'} | "
             f"{fp['measured_on']} |"
@@ -130,7 +131,7 @@ def _fingerprint(
     if fingerprint is None:
         return None
     return {
-        "data_normalized_score": fingerprint["data_normalized_score"],
+        "dataset_normalized_score": fingerprint["dataset_normalized_score"],
         "bc_normalized_score": fingerprint["bc_normalized_score"],
         "bc_normalized_score_stderr": fingerprint["bc_normalized_score_stderr"],
         "transitions": fingerprint["transitions"],
@@ -145,10 +146,10 @@ def _fingerprint_cell(fingerprint: dict[str, Any] | None) -> str:
     if fingerprint is None:
         return "-"
     d4rl = fingerprint["d4rl"]
-    ours = f"{fingerprint['data_normalized_score']:.1f} / {fingerprint['bc_normalized_score']:.1f}"
-    if d4rl["data_normalized_score"] is None:
+    ours = scores_pair(fingerprint)
+    if d4rl["dataset_normalized_score"] is None:
         return ours
-    theirs = [d4rl["data_normalized_score"], d4rl["bc_normalized_score"]]
+    theirs = [d4rl["dataset_normalized_score"], d4rl["bc_normalized_score"]]
     return ours + " (D4RL " + " / ".join("-" if v is None else f"{v}" for v in theirs) + ")"
 
 
@@ -168,7 +169,7 @@ def print_catalogue(rows: list[dict[str, Any]], datasets_dir: str) -> None:
         counts = [
             f"{row[key]:,}" if row[key] is not None else "-" for key in ("transitions", "episodes")
         ]
-        score = row["normalized_score"]
+        score = row["dataset_normalized_score"]
         how = f"`{row['make']}`" + (" (a SAC run: hours)" if row["needs_sac"] else "")
         collected_in = "-" if row["collected_in_s"] is None else f"{row['collected_in_s']:.0f} s"
         print(

@@ -30,11 +30,11 @@ from dtql.collect.args import (
     regenerate_command,
     resolve_env,
 )
-from dtql.collect.export import LEVEL_POLICIES, save_policies
-from dtql.collect.policies import PolicyFileError, action_rng
+from dtql.collect.behaviour_policy import PolicyFileError, action_rng
 from dtql.collect.provenance import collection_record, matching_fingerprint, provenance
 from dtql.collect.rollout import collect
 from dtql.collect.sac import SacRun, import_sb3
+from dtql.collect.save_policies import LEVEL_POLICIES, save_policies
 from dtql.collect.snapshots import score_snapshots
 from dtql.collect.sources import PolicyFiles, SacSnapshots
 from dtql.data.d4rl import write_d4rl

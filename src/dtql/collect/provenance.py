@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from dtql.collect.args import COLLECT_SEED_OFFSETS, CollectArgs, dataset_id, regenerate_command
-from dtql.collect.policies import ACTION_NOISE_KEY, SHIPPED_POLICIES
+from dtql.collect.behaviour_policy import ACTION_NOISE_KEY, SHIPPED_POLICIES
 from dtql.collect.replay import transitions_digest
 from dtql.data.transitions import Transitions
 from dtql.envs.registry import TaskSpec, normalized_score
+from dtql.upgrade import upgrade_dataset_score
 
 
 def behaviour_policy(evaluation: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -88,7 +89,8 @@ def shipped_fingerprints() -> dict[str, dict[str, Any]]:
     """The shipped fingerprints by D4RL name ({} when none is shipped)."""
     if not SHIPPED_FINGERPRINTS.is_file():
         return {}
-    return json.loads(SHIPPED_FINGERPRINTS.read_text())["fingerprints"]
+    shipped = json.loads(SHIPPED_FINGERPRINTS.read_text())["fingerprints"]
+    return {name: upgrade_dataset_score(fingerprint) for name, fingerprint in shipped.items()}
 
 
 def matching_fingerprint(env_name: str, level: str, data: Transitions) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dtql.collect.policies import (
+from dtql.collect.behaviour_policy import (
     FORMAT_VERSION,
     PolicyFileError,
     read_policy_files,

@@ -31,6 +31,7 @@ from dtql.envs.make import make_single_env
 from dtql.envs.registry import TaskSpec
 from dtql.evaluation import EvalResult, evaluate
 from dtql.files import atomic_path, write_json_atomic
+from dtql.upgrade import upgrade_sac_state
 
 # rl-baselines3-zoo's SAC settings for the MuJoCo envs: SB3 defaults (lr 3e-4, batch 256,
 # 256x256 MLPs, gamma 0.99, tau 0.005, automatic entropy tuning, one update per step) except the
@@ -130,7 +131,7 @@ class SacRun:
         self._checkpoint()
 
     def _load(self) -> None:
-        state = rename_old_eval_keys(json.loads((self.dir / "state.json").read_text()))
+        state = upgrade_sac_state(json.loads((self.dir / "state.json").read_text()))
         mismatched = {
             key: (state.get(key), value)
             for key, value in self._identity().items()
@@ -339,18 +340,3 @@ def eval_record(result: EvalResult, step: int, seed: int, sac_wall_time_s: float
         "actions": "stochastic",
         "seed": seed + EVAL_SEED_OFFSET,
     }
-
-
-# Before the records used SUMMARY_KEYS, two of their numbers had other names. A run saved then
-# (its state.json) must still resume, and its records are read by these new names.
-OLD_EVAL_KEYS = {"normalized_score": "normalized_score_mean", "length_mean": "episode_length_mean"}
-
-
-def rename_old_eval_keys(state: dict[str, Any]) -> dict[str, Any]:
-    """`state` (from state.json) with OLD_EVAL_KEYS renamed in every evaluation record, in place."""
-    snapshots = (state.get(name) for name in ("random", "medium", "final"))
-    for record in [*state.get("evals", []), *(s for s in snapshots if s is not None)]:
-        for old, new in OLD_EVAL_KEYS.items():
-            if old in record:
-                record[new] = record.pop(old)
-    return state

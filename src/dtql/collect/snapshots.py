@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dtql.collect.args import EVAL_SEED_OFFSET, CollectArgs, CollectError
-from dtql.collect.policies import file_sha256, policy_from_sb3
+from dtql.collect.behaviour_policy import file_sha256, policy_from_sb3
 from dtql.collect.sac import import_sb3, snapshot_path
 from dtql.collect.sources import evaluate_policy
 from dtql.envs.d4rl_fingerprints import TRANSITIONS_TOLERANCE, d4rl_reference, transitions_window
@@ -111,7 +111,7 @@ def score_snapshots(args: CollectArgs, task: TaskSpec, env_name: str, out: Path)
             f"| {step:,} | {s['normalized_score_mean']:.1f} ± {s['normalized_score_stderr']:.1f}"
             f" | {m['normalized_score_mean']:.1f} ± {m['normalized_score_stderr']:.1f} |"
         )
-    targets = (reference["data_normalized_score"], reference["bc_normalized_score"])
+    targets = (reference["dataset_normalized_score"], reference["bc_normalized_score"])
     if window is None or None in targets:
         return 0
     print(

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from dtql.collect.args import EVAL_SEED_OFFSET, CollectArgs, regenerate_command
-from dtql.collect.buffer import replay_description, replay_rows
-from dtql.collect.policies import (
+from dtql.collect.behaviour_policy import (
     SHIPPED_POLICIES,
     BehaviourPolicy,
     PolicyFileError,
@@ -26,6 +25,7 @@ from dtql.collect.policies import (
     policy_stem,
     uniform_policy,
 )
+from dtql.collect.buffer import replay_description, replay_rows
 from dtql.collect.provenance import behaviour_policy, library_versions
 from dtql.collect.replay import ReplayActions, load_replay_actions, regenerate
 from dtql.collect.sac import SAC_KWARGS, SacRun, eval_record

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dtql.data.transitions import PROVENANCE_KEY, DatasetError, check_provenance
+from dtql.upgrade import upgrade_collect_record
 
 COLLECTED_NAMESPACE = "dtql"
 COLLECTED_VERSION = 0
@@ -111,7 +112,8 @@ def recorded_fingerprint(dataset: str) -> dict[str, Any] | None:
     files = collect_record_files(dataset)
     if not files:
         return None
-    return provenance_part(files[0], json.loads(files[0].read_text())).get(FINGERPRINT_KEY)
+    record = provenance_part(files[0], json.loads(files[0].read_text()))
+    return upgrade_collect_record(record).get(FINGERPRINT_KEY)
 
 
 def provenance_part(file: Path, content: dict) -> dict:

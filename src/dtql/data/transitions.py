@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from dtql.data.provenance import provenance_summary
+from dtql.data.provenance_summary import provenance_summary
+from dtql.upgrade import upgrade_collect_record
 
 ObsAdapter = Callable[[dict], np.ndarray]
 # The metadata entry (Minari's metadata.json, a D4RL file's metadata/ group) where `dtql collect`
@@ -370,4 +371,4 @@ def check_provenance(source: str, field: str, value: Any) -> dict | None:
             f"{source}: field '{field}' is a {type(value).__name__}, expected a JSON object "
             "(the record `dtql collect` writes)"
         )
-    return value
+    return upgrade_collect_record(value)

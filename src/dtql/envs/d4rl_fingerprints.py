@@ -34,13 +34,20 @@ TRANSITIONS_TOLERANCE = 0.25
 def d4rl_reference(task: str) -> dict[str, Any]:
     """D4RL's fingerprint of the file of that name; each number None where unknown."""
     data, bc, transitions = D4RL_FINGERPRINTS.get(task, (None, None, None))
-    return {"data_normalized_score": data, "bc_normalized_score": bc, "transitions": transitions}
+    return {"dataset_normalized_score": data, "bc_normalized_score": bc, "transitions": transitions}
+
+
+def scores_pair(fingerprint: dict[str, Any]) -> str:
+    """'44.1 / 55.0': a measured fingerprint's data score and BC score, as tables show them."""
+    return (
+        f"{fingerprint['dataset_normalized_score']:.1f} / {fingerprint['bc_normalized_score']:.1f}"
+    )
 
 
 def comparison(measured: dict[str, Any], d4rl: dict[str, Any]) -> dict[str, bool | None]:
     """Per number: whether it is within the tolerance of D4RL's (None where that is unknown)."""
     result: dict[str, bool | None] = {}
-    for key in ("data_normalized_score", "bc_normalized_score"):
+    for key in ("dataset_normalized_score", "bc_normalized_score"):
         ref = d4rl[key]
         result[key] = None if ref is None else abs(measured[key] - ref) <= SCORE_TOLERANCE
     ref = d4rl["transitions"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dtql.files import write_bytes_atomic
 from dtql.reports.claims import claim_lines
-from dtql.reports.figures import aggregate_lines, curve_figures
+from dtql.reports.plots import aggregate_lines, curve_figures
 from dtql.reports.runs import LAST_EVALS, ReportError, RunRecord, find_runs, read_run
 from dtql.reports.tables import (
     format_cell,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dtql.data.collected import recorded_fingerprint
-from dtql.envs.d4rl_fingerprints import d4rl_reference
+from dtql.envs.d4rl_fingerprints import d4rl_reference, scores_pair
 from dtql.presets import UnknownPresetError, family_of
 from dtql.reports.paper import PAPER_TABLE_1
 from dtql.reports.runs import RunRecord
@@ -168,10 +168,10 @@ def _fingerprint_cell(task: str, dataset: str) -> str:
     """A dataset's recorded fingerprint beside D4RL's: '44.1 / 55.0 (44.3 / 52.9)'."""
     fingerprint = recorded_fingerprint(dataset)
     d4rl = d4rl_reference(task)
-    theirs = f"({d4rl['data_normalized_score']} / {d4rl['bc_normalized_score']})"
+    theirs = f"({d4rl['dataset_normalized_score']} / {d4rl['bc_normalized_score']})"
     if fingerprint is None:
         return f"not fingerprinted {theirs}"
-    ours = f"{fingerprint['data_normalized_score']:.1f} / {fingerprint['bc_normalized_score']:.1f}"
+    ours = scores_pair(fingerprint)
     return f"{ours} {theirs}"
 
 

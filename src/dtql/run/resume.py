@@ -18,9 +18,10 @@ from dtql.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from dtql.config import RunConfig, from_dict, to_dict, upgrade_run_config
+from dtql.config import RunConfig, from_dict, to_dict
 from dtql.files import write_json_atomic
 from dtql.run.setup import RunError, Spaces
+from dtql.upgrade import upgrade_run_config
 
 CONFIG_NAME = "config.json"
 RESULT_NAME = "result.json"

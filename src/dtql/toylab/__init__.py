@@ -44,7 +44,7 @@ Modules, each importing only toylab modules listed above it:
 - ``suite``: the runner (one run, one scenario, the suite) and the entry point ``run_toy``
 """
 
-from dtql.toylab.args import ToyArgs
 from dtql.toylab.suite import run_toy
+from dtql.toylab.toy_args import ToyArgs
 
 __all__ = ["ToyArgs", "run_toy"]

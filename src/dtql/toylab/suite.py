@@ -16,7 +16,6 @@ import jax
 import numpy as np
 
 from dtql.data.toy import DATASETS
-from dtql.toylab.args import RUN_FIELDS, ToyArgs, check_args
 from dtql.toylab.figures import (
     FIG1_GRID,
     FIG1_SIGMAS,
@@ -39,6 +38,7 @@ from dtql.toylab.scenarios import (
     Variant,
     make_problem,
 )
+from dtql.toylab.toy_args import RUN_FIELDS, ToyArgs, check_args
 from dtql.toylab.training import fit_bc, policy_samples, pretrain, toy_config, train_variant
 
 SUITE_VARIANTS = (TR_GAUSSIAN, KL_IMPLICIT, TR_IMPLICIT)

@@ -21,8 +21,8 @@ from dtql.algos.common import build_networks, run_steps_jit
 from dtql.algos.diffusion import bc_only_step
 from dtql.algos.policies import sample_actions
 from dtql.config import AgentConfig, LearnerConfig, replace
-from dtql.toylab.args import ToyArgs
 from dtql.toylab.scenarios import ACT_DIM, MAX_ACTION, NUM_POLICY_SAMPLES, OBS_DIM, Problem, Variant
+from dtql.toylab.toy_args import ToyArgs
 
 Phase = Literal["pretrain", "main"]
 

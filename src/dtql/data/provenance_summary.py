@@ -13,8 +13,7 @@ from typing import Any
 def evaluated_normalized_score(policy: dict) -> float | None:
     """The evaluated normalized score of one behaviour policy in a `dtql collect` record."""
     evaluation = policy.get("evaluation") or {}
-    # Records written before the result vocabulary say "normalized_score".
-    return evaluation.get("normalized_score_mean", evaluation.get("normalized_score"))
+    return evaluation.get("normalized_score_mean")  # old records: dtql.upgrade, when read
 
 
 def provenance_summary(record: dict) -> dict[str, Any]:
@@ -34,7 +33,7 @@ def provenance_summary(record: dict) -> dict[str, Any]:
         "command": record.get("command"),
         "level": record.get("level"),
         "behaviour_policies": policies,
-        "normalized_score": record.get("dataset_normalized_score"),
+        "dataset_normalized_score": record.get("dataset_normalized_score"),
         "seeds": record.get("seeds"),
         "versions": record.get("versions"),
         "created_utc": record.get("created_utc"),

@@ -1,6 +1,7 @@
-"""Behaviour policies as files (dtql.collect.policies) and `dtql collect --from-policies`: the numpy
-actor against stable-baselines3's SAC actor, the files, the datasets made from the shipped
-policies (counts, determinism), and how `dtql train --task` / `dtql data info` find them.
+"""Behaviour policies as files (dtql.collect.behaviour_policy) and `dtql collect
+--from-policies`: the numpy actor against stable-baselines3's SAC actor, the files, the datasets
+made from the shipped policies (counts, determinism), and how `dtql train --task` / `dtql data
+info` find them.
 
 The comparisons with SB3 need the collect extra (torch, stable-baselines3) and are skipped
 without it; everything else runs with numpy alone.
@@ -22,8 +23,7 @@ import pytest
 from dtql.cli import main
 from dtql.collect import CollectArgs, run_collect
 from dtql.collect.args import LEVELS
-from dtql.collect.catalogue import collected_catalogue
-from dtql.collect.policies import (
+from dtql.collect.behaviour_policy import (
     SHIPPED_POLICIES,
     PolicyFileError,
     action_rng,
@@ -32,6 +32,7 @@ from dtql.collect.policies import (
     unscale_action,
     write_behaviour_policy,
 )
+from dtql.collect.catalogue import collected_catalogue
 from dtql.collect.replay import (
     load_replay_actions,
     regenerate,
@@ -39,7 +40,7 @@ from dtql.collect.replay import (
     write_replay_actions,
 )
 from dtql.data import DatasetError, load_dataset
-from dtql.data.provenance import evaluated_normalized_score
+from dtql.data.provenance_summary import evaluated_normalized_score
 from dtql.data.transitions import transitions_from_rows
 from dtql.envs.make import make_single_env
 from dtql.envs.registry import get_task
@@ -134,7 +135,7 @@ import hashlib, os, sys
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, range(os.cpu_count() or 1))
 import numpy as np
-from dtql.collect.policies import action_rng, build_policy
+from dtql.collect.behaviour_policy import action_rng, build_policy
 from safetensors.numpy import load_file
 record = {"format_version": 1, "kind": "sac-actor", "env_id": "Hopper-v5", "level": "medium",
           "obs_dim": 11, "act_dim": 3, "action_low": [-1.0] * 3, "action_high": [1.0] * 3,
@@ -484,7 +485,7 @@ def test_a_shipped_fingerprint_travels_only_with_the_arrays_it_was_measured_on(
     made = load_dataset("hopper-random-v2")
     fingerprint = {
         "task": "hopper-random-v2",
-        "data_normalized_score": 1.5,
+        "dataset_normalized_score": 1.5,
         "bc_normalized_score": 2.5,
         "bc_normalized_score_stderr": 0.5,
         "transitions": 200,

@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dtql.algos import ALGORITHMS
-from dtql.bench import acting, training
+from dtql.bench import acting_scores, acting_speed, scaling, training_speed
 from dtql.bench.printing import print_report
 from dtql.bench.targets import judge_targets
 from dtql.bench.timing import accelerator, machine
-from dtql.config import replace
+from dtql.config import LearnerConfig, replace
 from dtql.envs.registry import get_task
 from dtql.presets import run_config
 
-SECTIONS = ("training", "stacked", "acting", "episodes")
+SECTIONS = ("training", "stacked", "acting", "episodes", "batch", "processes", "modes")
+DEFAULT_SECTIONS = ("training", "stacked", "acting", "episodes")  # the targets' measurements
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,9 @@ class BenchArgs:
 
     algos: str = "dtql,kl,iql,bc"
     """Comma-separated algorithms whose update is timed."""
-    runs: int | None = None
-    """K for the runs-in-one-program measurement; default 16 on an accelerator, 4 on CPU."""
+    runs: str | None = None
+    """Comma-separated K's for the runs-in-one-program measurement (each against one run);
+    default 16 on an accelerator, 4 on CPU."""
     task: str = "halfcheetah-medium-v2"
     """Preset whose batch size and widths are used, and whose dims the synthetic data have."""
     steps: int | None = None
@@ -41,8 +43,19 @@ class BenchArgs:
     against: Literal["none", "torch"] = "none"
     """Also time the DTQL step and the released candidate selection in eager PyTorch
     (needs the collect extra's torch), as ratios."""
-    sections: str = ",".join(SECTIONS)
-    """Comma-separated subset of training, stacked, acting, episodes."""
+    sections: str = ",".join(DEFAULT_SECTIONS)
+    """Comma-separated subset of training, stacked, acting, episodes (the default), and of
+    batch (DTQL's step time against --batches: fixed cost and cost per row), processes (one
+    pinned single-core process per core, timed together) and modes (scores and wall time of
+    each way of acting on the trained runs of --run-dirs)."""
+    batches: str = "128,256,512,1024"
+    """Batch sizes the batch section times."""
+    run_dirs: str = ""
+    """Comma-separated run folders (written by `dtql train`) the modes section evaluates."""
+    act_modes: str = "mean,candidates,diffusion,diffusion@1"
+    """Ways of acting the modes section compares (diffusion@N: N diffusion candidates)."""
+    episodes: int = 10
+    """Episodes per evaluation in the modes section."""
     hidden_dim: int | None = None
     """Narrower networks for a quick check; the targets are then not judged."""
     json: bool = False
@@ -60,11 +73,12 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
     dims = (task.obs_dim, task.act_dim)
     on_accelerator = accelerator()
     steps = args.steps or (2000 if on_accelerator else 200)
-    runs = args.runs or (16 if on_accelerator else 4)
-    if steps < 1 or runs < 1 or args.repeats < 1:
-        raise BenchError(
-            f"--steps, --runs and --repeats must be >= 1, got {steps}, {runs}, {args.repeats}"
-        )
+    runs = _positive_ints("--runs", args.runs or ("16" if on_accelerator else "4"))
+    batches = _positive_ints("--batches", args.batches)
+    if steps < 1 or args.repeats < 1:
+        raise BenchError(f"--steps and --repeats must be >= 1, got {steps}, {args.repeats}")
+    if "modes" in sections and not args.run_dirs:
+        raise BenchError("--sections modes needs --run-dirs RUN[,RUN...] (folders of dtql train)")
     report: dict[str, Any] = {
         "machine": machine(),
         "task": task.name,
@@ -73,38 +87,31 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
         "hidden_dim": args.hidden_dim,
     }
     algos = _subset("--algos", args.algos, list(ALGORITHMS))
-    configs = {name: _learner(args, name) for name in algos}
-    dtql_cfg = configs.get("dtql") or _learner(args, "dtql")
+    configs = {name: learner_config(args, name) for name in algos}
+    dtql_cfg = configs.get("dtql") or learner_config(args, "dtql")
     if "training" in sections or "stacked" in sections:
         first = dtql_cfg
         chains = 1 if on_accelerator else report["machine"]["cpu_threads_usable"]
-        bound = training.matmul_chains(first.batch_size, first.agent.hidden_dim, chains)
+        bound = training_speed.matmul_chains(first.batch_size, first.agent.hidden_dim, chains)
         rate = bound.rate(args.repeats)
         report["matmul"] = {
             **dataclasses.asdict(rate),
             "bound_flops_per_s": rate.bound_flops_per_s,
         }
         speeds = {
-            name: training.update_speed(name, cfg, dims, steps, args.repeats, bound)
+            name: training_speed.update_speed(name, cfg, dims, steps, args.repeats, bound)
             for name, cfg in configs.items()
         }
         report["training"] = [_speed_row(s) for s in speeds.values()]
         if "stacked" in sections:
-            report["stacked"] = [
-                dataclasses.asdict(stacked) | {"ratio": stacked.ratio}
-                for stacked in (
-                    training.stacked_speed(
-                        name,
-                        configs[name],
-                        dims,
-                        runs,
-                        steps,
-                        args.repeats,
-                        speeds[name].steps_per_s,
+            report["stacked"] = []
+            for name, cfg in configs.items():
+                for k in runs:
+                    stacked = training_speed.stacked_speed(
+                        name, cfg, dims, k, steps, args.repeats, speeds[name].steps_per_s
                     )
-                    for name in configs
-                )
-            ]
+                    report["stacked"].append(dataclasses.asdict(stacked) | {"ratio": stacked.ratio})
+    report.update(_scaling(args, sections, dims, steps, batches, list(configs)))
     if "acting" in sections or "episodes" in sections:
         report.update(_acting(args, dims, sections))
     if args.against == "torch":
@@ -123,14 +130,26 @@ def _subset(flag: str, text: str, allowed: tuple[str, ...] | list[str]) -> list[
     return names
 
 
-def _learner(args: BenchArgs, algo: str):
+def _positive_ints(flag: str, text: str) -> list[int]:
+    """'2,4,8' -> [2, 4, 8] (a one-line BenchError naming ``flag`` unless each is >= 1)."""
+    try:
+        values = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise BenchError(f"{flag} {text!r}: expected comma-separated integers >= 1")
+    return values
+
+
+def learner_config(args: BenchArgs, algo: str) -> LearnerConfig:
+    """The learner config `dtql train --task T --algo A` builds, narrowed by --hidden-dim."""
     cfg = run_config(args.task, algo).learner
     if args.hidden_dim is not None:
         cfg = replace(cfg, **{"agent.hidden_dim": args.hidden_dim})
     return cfg
 
 
-def _speed_row(speed: training.UpdateSpeed) -> dict[str, Any]:
+def _speed_row(speed: training_speed.UpdateSpeed) -> dict[str, Any]:
     return {
         "algo": speed.algo,
         "steps_per_s": speed.steps_per_s,
@@ -147,19 +166,47 @@ def _speed_row(speed: training.UpdateSpeed) -> dict[str, Any]:
     }
 
 
+def _scaling(
+    args: BenchArgs,
+    sections: list[str],
+    dims: tuple[int, int],
+    steps: int,
+    batches: list[int],
+    algos: list[str],
+) -> dict[str, Any]:
+    """The opt-in sections: batch (DTQL), processes (each of --algos) and modes."""
+    out: dict[str, Any] = {}
+    if "batch" in sections:
+        cfg = learner_config(args, "dtql")
+        chains = training_speed.matmul_chains(256, cfg.agent.hidden_dim)
+        out["batch"] = scaling.batch_scaling(cfg, dims, batches, args.repeats, chains)
+    if "processes" in sections:
+        out["processes"] = [
+            scaling.processes_speed(args.task, name, steps, args.repeats, args.hidden_dim)
+            for name in algos
+        ]
+    if "modes" in sections:
+        run_dirs = [s.strip() for s in args.run_dirs.split(",") if s.strip()]
+        modes = [s.strip() for s in args.act_modes.split(",") if s.strip()]
+        out["modes"] = acting_scores.acting_scores(run_dirs, modes, args.episodes)
+    return out
+
+
 def _acting(args: BenchArgs, dims: tuple[int, int], sections: list[str]) -> dict[str, Any]:
     cfg = run_config(args.task, "dtql")
     if args.hidden_dim is not None:
         cfg = replace(cfg, **{"learner.agent.hidden_dim": args.hidden_dim})
     out: dict[str, Any] = {}
     if "acting" in sections:
-        setup = acting.acting_setup(cfg, *dims)
+        setup = acting_speed.acting_setup(cfg, *dims)
         fns = {mode: setup.act_fn(mode) for mode in ("mean", "candidates", "diffusion")}
         onnx_fn, onnx_note = _onnx_act_fn(setup)
         if onnx_fn is not None:
             fns["onnx"] = onnx_fn
         latencies = {
-            mode: acting.action_latency(fn, dims[0], acting.LATENCY_REPEATS[mode]).as_dict()
+            mode: acting_speed.action_latency(
+                fn, dims[0], acting_speed.LATENCY_REPEATS[mode]
+            ).as_dict()
             for mode, fn in fns.items()
         }
         agent = cfg.learner.agent
@@ -176,25 +223,29 @@ def _acting(args: BenchArgs, dims: tuple[int, int], sections: list[str]) -> dict
         # Hopper-v5's sizes for the episode (the policy must fit the env).
         hopper = get_task("hopper")
         ep_cfg = dataclasses.replace(cfg, task="hopper")
-        setup = acting.acting_setup(ep_cfg, hopper.obs_dim, hopper.act_dim)
+        setup = acting_speed.acting_setup(ep_cfg, hopper.obs_dim, hopper.act_dim)
         fns = {mode: setup.act_fn(mode) for mode in ("mean", "candidates", "diffusion")}
         onnx_fn, _ = _onnx_act_fn(setup)
         if onnx_fn is not None:
             fns["onnx"] = onnx_fn
-        simulator = acting.episode_seconds(None, repeats=args.repeats)
+        simulator = acting_speed.episode_seconds(None, repeats=args.repeats)
         episodes = {"simulator": simulator.as_dict()}
         for mode, fn in fns.items():
-            fn(acting.episode_env().reset(seed=0)[0][None].astype("float32"))  # compile first
+            fn(acting_speed.episode_env().reset(seed=0)[0][None].astype("float32"))  # compile first
             fast = mode in ("mean", "onnx")
-            timing = acting.episode_seconds(fn, repeats=args.repeats if fast else 1)
+            timing = acting_speed.episode_seconds(fn, repeats=args.repeats if fast else 1)
             episodes[mode] = timing.as_dict() | {
                 "beyond_simulator_s": timing.median_s - simulator.median_s
             }
-        out["episodes"] = {"env": acting.EPISODE_ENV, "steps": acting.EPISODE_STEPS, **episodes}
+        out["episodes"] = {
+            "env": acting_speed.EPISODE_ENV,
+            "steps": acting_speed.EPISODE_STEPS,
+            **episodes,
+        }
     return out
 
 
-def _onnx_act_fn(setup: acting.ActingSetup):
+def _onnx_act_fn(setup: acting_speed.ActingSetup):
     """The exported ONNX policy in onnxruntime, or (None, why not) without the export extra."""
     try:
         from dtql.export import OnnxPolicy, export_state_onnx
@@ -218,7 +269,7 @@ def _against_torch(
     except ImportError as e:
         raise BenchError(f"--against torch needs torch: pip install 'dtql[collect]' ({e})") from e
     torch_reference.set_torch_threads(report["machine"]["cpu_threads_usable"])
-    data = training.synthetic_data(training.DATA_ROWS, *dims)
+    data = training_speed.synthetic_data(training_speed.DATA_ROWS, *dims)
     torch_cfg = replace(cfg, **{"agent.policy": "gaussian", "agent.entropy_coef": 0.0})
     timing, finite = torch_reference.torch_update_speed(torch_cfg, data, steps, args.repeats)
     out: dict[str, Any] = {"torch_steps_per_s": steps / timing.median_s, "losses_finite": finite}

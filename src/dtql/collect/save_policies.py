@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dtql.collect.args import CollectArgs, regenerate_command
-from dtql.collect.buffer import buffer_rows, buffer_transitions, replay_description, replay_rows
-from dtql.collect.policies import (
+from dtql.collect.behaviour_policy import (
     POLICY_LEVELS,
     PolicyFileError,
     file_sha256,
@@ -29,9 +28,10 @@ from dtql.collect.policies import (
     unscale_action,
     write_behaviour_policy,
 )
+from dtql.collect.buffer import buffer_rows, buffer_transitions, replay_description, replay_rows
 from dtql.collect.provenance import library_versions
 from dtql.collect.replay import replay_from_buffer, write_replay_actions
-from dtql.collect.sac import import_sb3, rename_old_eval_keys
+from dtql.collect.sac import import_sb3
 from dtql.collect.snapshots import medium_snapshot, read_scores
 from dtql.collect.sources import (
     SNAPSHOTS,
@@ -42,6 +42,7 @@ from dtql.collect.sources import (
     uniform_for_task,
 )
 from dtql.envs.registry import TaskSpec
+from dtql.upgrade import upgrade_sac_state
 
 # The policy levels each dataset level is made from.
 LEVEL_POLICIES = {
@@ -70,7 +71,7 @@ def save_policies(
     sac_dir = out / "sac"
     state: dict[str, Any] | None = None
     if (sac_dir / "state.json").is_file():
-        state = rename_old_eval_keys(json.loads((sac_dir / "state.json").read_text()))
+        state = upgrade_sac_state(json.loads((sac_dir / "state.json").read_text()))
     written = 0
     for level in wanted:
         stem = policy_stem(folder, env_name, level)

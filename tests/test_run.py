@@ -18,7 +18,7 @@ from safetensors.numpy import load_file, save_file
 from dtql.assets import shipped_dataset
 from dtql.checkpoint import latest_checkpoint, tensors_sha256
 from dtql.cli import main
-from dtql.config import RunConfig, replace, upgrade_run_config
+from dtql.config import RunConfig, replace
 from dtql.envs.make import make_single_env
 from dtql.envs.registry import get_task
 from dtql.evaluation import SUMMARY_KEYS
@@ -27,6 +27,7 @@ from dtql.presets import preset
 from dtql.run.loop import RunSpec, run_group, run_training
 from dtql.run.schedule import next_boundary
 from dtql.run.setup import RunError, load_training_data, resolve_dataset, task_spaces
+from dtql.upgrade import upgrade_run_config
 
 pytestmark = pytest.mark.slow
 

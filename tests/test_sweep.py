@@ -15,6 +15,7 @@ from dtql.cli import main
 from dtql.config import RunConfig, replace
 from dtql.logger import read_metrics_csv
 from dtql.presets import run_config
+from dtql.reports import write_report
 from dtql.run.loop import run_training
 from dtql.sweeps import SweepError, parse_seeds, plan_grid
 from dtql.sweeps.grid import apply_sets, group_runs, sets_for
@@ -142,6 +143,16 @@ def test_local_grid_finishes_skips_finished_runs_and_resumes_a_stopped_one(tmp_p
     # Resumed from step 50: the same rows again.
     assert without_timing(read_metrics_csv(stopped / "metrics.csv")) == before
     assert json.loads((stopped / "result.json").read_text())["status"] == "finished"
+    # Each session is one line of the grid's wall-time record, and the report adds them up.
+    sessions = [json.loads(line) for line in (out / "sessions.jsonl").read_text().splitlines()]
+    assert [(s["finished_now"], s["finished_before"], s["planned"]) for s in sessions] == [
+        (8, 0, 8),
+        (1, 7, 8),
+    ]
+    assert all(s["wall_s"] > 0 and s["engine"].startswith("processes") for s in sessions)
+    text = write_report(out, tmp_path / "r.md", tmp_path / "figures")
+    total = sum(s["wall_s"] for s in sessions) / 3600
+    assert f"| total |  |  |  | {total:.2f} h |" in text
 
 
 def test_a_diverging_run_is_recorded_as_failed_and_the_grid_goes_on(tmp_path, capsys):

@@ -9,6 +9,7 @@ from dtql.upgrade import (
     DATASET_SCORE,
     upgrade_collect_record,
     upgrade_dataset_score,
+    upgrade_result,
     upgrade_run_config,
     upgrade_sac_state,
 )
@@ -68,3 +69,6 @@ def test_an_old_collect_record_gets_todays_names_and_a_new_one_is_unchanged():
 def test_a_result_with_the_old_dataset_score_name_reads_by_todays():
     assert upgrade_dataset_score({"behaviour_normalized_score": 39.8}) == {DATASET_SCORE: 39.8}
     assert upgrade_dataset_score({DATASET_SCORE: 1.0}) == {DATASET_SCORE: 1.0}
+    old = {"behaviour_return_mean": 1270.0, "behaviour_normalized_score": 39.8, "status": "x"}
+    new = {"dataset_return_mean": 1270.0, DATASET_SCORE: 39.8, "status": "x"}
+    assert upgrade_result(old) == new and upgrade_result(new) == new

@@ -28,6 +28,9 @@ from tensorboardX import SummaryWriter
 from dtql.files import write_bytes_atomic
 
 CSV_NAME = "metrics.csv"
+# One line per `dtql sweep` on a grid, in the grid's folder (written by dtql.sweeps, read by
+# dtql.reports): the wall time each part of a grid took.
+SWEEP_SESSIONS_NAME = "sessions.jsonl"
 JSONL_NAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tb"
 

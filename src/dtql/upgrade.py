@@ -12,6 +12,7 @@ the commit that changed the format (the package was 0.1.0 throughout, so commits
 | SAC state.json, collect record | 43d1c8e (2026-11-29) | ``OLD_EVAL_KEYS`` | ``SUMMARY_KEYS`` |
 | collect record's fingerprint | issue 26 (12-07) | ``data_normalized_score`` | ``DATASET_SCORE`` |
 | run result.json | issue 26 (12-07) | ``behaviour_normalized_score`` | ``DATASET_SCORE`` |
+| run result.json | issue 26 (12-07) | ``behaviour_return_mean`` | ``dataset_return_mean`` |
 
 Each function returns a new dict (the input is not changed) and is the identity on today's form.
 """
@@ -84,6 +85,14 @@ def upgrade_dataset_score(record: dict[str, Any]) -> dict[str, Any]:
         if old in record:
             record.setdefault(DATASET_SCORE, record.pop(old))
     return record
+
+
+def upgrade_result(result: dict[str, Any]) -> dict[str, Any]:
+    """A run's result.json in today's names (the dataset's score and mean return)."""
+    result = upgrade_dataset_score(result)
+    if "behaviour_return_mean" in result:
+        result.setdefault("dataset_return_mean", result.pop("behaviour_return_mean"))
+    return result
 
 
 def upgrade_collect_record(record: dict[str, Any] | None) -> dict[str, Any] | None:

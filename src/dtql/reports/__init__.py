@@ -12,7 +12,14 @@ from pathlib import Path
 from dtql.files import write_bytes_atomic
 from dtql.reports.claims import claim_lines
 from dtql.reports.plots import aggregate_lines, curve_figures
-from dtql.reports.runs import LAST_EVALS, ReportError, RunRecord, find_runs, read_run
+from dtql.reports.runs import (
+    LAST_EVALS,
+    ReportError,
+    RunRecord,
+    find_runs,
+    read_run,
+    read_sweep_sessions,
+)
 from dtql.reports.tables import (
     format_cell,
     mean_stderr,
@@ -21,6 +28,7 @@ from dtql.reports.tables import (
     protocol_table,
     runs_table,
     score_table,
+    sessions_table,
 )
 
 __all__ = [
@@ -71,6 +79,10 @@ def write_report(root: Path, out: Path, figure_dir: Path, preamble: str = "") ->
     if problems:
         lines += ["", "Runs without a final score:", "", *problems]
     lines += ["", "## Protocol of each cell", "", *protocol_table(records)]
+    sessions = read_sweep_sessions(root)
+    if sessions:
+        lines += ["", "## Wall time of the grid (`dtql sweep` sessions)", ""]
+        lines += sessions_table(sessions)
     paper = paper_table(records)
     if paper:
         lines += [

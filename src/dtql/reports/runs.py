@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dtql.logger import CSV_NAME, read_metrics_csv
+from dtql.logger import CSV_NAME, SWEEP_SESSIONS_NAME, read_metrics_csv
+from dtql.upgrade import upgrade_result, upgrade_run_config
 
 SCORE = "eval/normalized_score_mean"
 # The field's reading of a run beside its final score (TD3+BC and IQL report the average of
@@ -67,10 +68,10 @@ def _label(run_dir: Path, algo: str) -> str:
 
 
 def read_run(run_dir: Path) -> RunRecord:
-    config = json.loads((run_dir / "config.json").read_text())
-    learner = config.get("learner", config)  # flat configs from before the learner split
+    config = upgrade_run_config(json.loads((run_dir / "config.json").read_text()))
+    learner = config["learner"]
     result_path = run_dir / "result.json"
-    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    result = upgrade_result(json.loads(result_path.read_text())) if result_path.exists() else {}
     status = result.get("status", "unfinished") if result else "unfinished"
     curve = []
     if (run_dir / CSV_NAME).exists():
@@ -95,3 +96,11 @@ def read_run(run_dir: Path) -> RunRecord:
         threads=result.get("cpu_threads_usable"),
         dataset=config.get("dataset") or "",
     )
+
+
+def read_sweep_sessions(root: Path) -> list[dict]:
+    """The `dtql sweep` sessions recorded in ROOT/sessions.jsonl ([] when none)."""
+    path = root / SWEEP_SESSIONS_NAME
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -183,3 +183,23 @@ def problem_runs(records: list[RunRecord]) -> list[str]:
         elif record.status == "unfinished":
             lines.append(f"- unfinished (running, or stopped: rerun the sweep): `{record.run_dir}`")
     return lines
+
+
+def sessions_table(sessions: list[dict]) -> list[str]:
+    """Each `dtql sweep` session on the grid: when, where, its wall time and what it ran; the
+    last row adds the wall times up."""
+    rows = [
+        [
+            s["started_utc"],
+            f"{s['host']} ({s['cpu_threads_usable']} CPU threads), {s['engine']}",
+            f"{s['tasks']} x {s['algos']} x seeds {s['seeds']}"
+            + (f", {' '.join(s['overrides'])}" if s["overrides"] else ""),
+            f"{s['finished_now']} finished, {s['finished_before']} before, {s['failed']} failed"
+            + (", interrupted" if s["interrupted"] else ""),
+            f"{s['wall_s'] / 3600:.2f} h",
+        ]
+        for s in sessions
+    ]
+    total = sum(s["wall_s"] for s in sessions)
+    rows.append(["total", "", "", "", f"{total / 3600:.2f} h"])
+    return _table(["started (UTC)", "where", "grid", "runs", "wall time"], rows)

@@ -174,7 +174,7 @@ def _open_member(
         "algo": cfg.learner.algo,
         "seed": cfg.seed,
         "steps": cfg.learner.total_steps,
-        "behaviour_return_mean": behaviour["return_mean"],
+        "dataset_return_mean": behaviour["return_mean"],
         "dataset_normalized_score": float(normalized_score(task, behaviour["return_mean"])),
         "device": jax.devices()[0].platform,  # where the steps ran, for any speed quoted
         "matmul_precision": cfg.matmul_precision,  # float32 or TF32 matmuls on a GPU

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import socket
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,7 +18,9 @@ import tyro
 
 from dtql.algos import ALGORITHMS
 from dtql.config import RunConfig
+from dtql.files import write_bytes_atomic
 from dtql.lock import FolderLock
+from dtql.logger import SWEEP_SESSIONS_NAME
 from dtql.sweeps.execute import ExecutionReport, run_plan
 from dtql.sweeps.grid import SweepError, parse_seeds, plan_grid, plan_runs
 
@@ -91,6 +96,7 @@ def sweep_grid(args: SweepArgs) -> ExecutionReport:
     with FolderLock(out, "grid"):  # one sweep per grid: two would resume each other's runs
         runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, out)
         print(f"sweep: {len(runs)} runs in {out}", flush=True)
+        started = time.time()
         report = run_plan(
             runs,
             log_dir=out / "logs",
@@ -99,7 +105,36 @@ def sweep_grid(args: SweepArgs) -> ExecutionReport:
             max_group=args.max_group,
             ray_address=(args.ray_address or "local") if args.ray else None,
         )
+        record_session(out, args, report, len(runs), started)
     return report
+
+
+def record_session(
+    out: Path, args: SweepArgs, report: ExecutionReport, planned: int, started: float
+) -> None:
+    """One line per `dtql sweep` on a grid in OUT/sessions.jsonl: when it ran, its wall time,
+    where and how, and what became of the runs, so a grid spread over sessions says what each
+    part took (`dtql report` adds them up). Written under the grid's lock."""
+    session = {
+        "started_utc": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "wall_s": round(time.time() - started, 1),
+        "host": socket.gethostname(),
+        "cpu_threads_usable": len(os.sched_getaffinity(0)),
+        "engine": f"{report.mode} ({report.reason})",
+        "tasks": args.tasks,
+        "algos": args.algos,
+        "seeds": args.seeds,
+        "overrides": args.overrides,
+        "planned": planned,
+        "finished_now": len(report.finished),
+        "finished_before": len(report.skipped),
+        "failed": len(report.failed) + len(report.failed_before),
+        "could_not_run": len(report.errors),
+        "interrupted": report.interrupted,
+    }
+    path = out / SWEEP_SESSIONS_NAME
+    before = path.read_bytes() if path.is_file() else b""
+    write_bytes_atomic(path, before + (json.dumps(session) + "\n").encode())
 
 
 def train_seeds(cfg: RunConfig, seeds_text: str, mode: str) -> int:

@@ -176,3 +176,14 @@ def test_train_prints_bc_and_the_data_from_the_datasets_fingerprint(tmp_path):
         "last 3 evaluations), the data itself 44.0"
     )
     assert "no fingerprint recorded" in fingerprint_line(str(tmp_path / "elsewhere.hdf5"))
+
+
+def test_the_fingerprints_table_judges_each_number_in_words(tmp_path, monkeypatch, capsys):
+    from dtql.cli import main
+
+    monkeypatch.setenv("DTQL_DATASETS_DIR", str(tmp_path))  # the shipped fingerprints alone
+    assert main(["data", "list", "--fingerprints"]) == 0
+    rows = {line.split(" | ")[0][2:]: line for line in capsys.readouterr().out.splitlines()}
+    medium = rows["hopper-medium-v2"]
+    assert "| 41.0 / 44.3 | 58.3 ± 7.1 / 52.9 |" in medium  # measured / D4RL's, from the catalogue
+    assert "| data yes, bc yes, transitions yes |" in medium

@@ -27,6 +27,13 @@ from dtql.envs.d4rl_fingerprints import (
     scores_pair,
 )
 
+# The fingerprint's numbers as the "within" column names them.
+VERDICT_NAMES = {
+    "dataset_normalized_score": "data",
+    "bc_normalized_score": "bc",
+    "transitions": "transitions",
+}
+
 # How `dtql data fingerprint` measures BC by default (its FingerprintArgs).
 FINGERPRINT_RECIPE = (
     "30,000 steps x 3 seeds, each the mean of its last 3 evaluations of 10 episodes"
@@ -91,7 +98,7 @@ def print_fingerprints(rows: list[dict[str, Any]]) -> None:
             continue
         d4rl, within = fp["d4rl"], comparison(fp, fp["d4rl"])
         verdict = ", ".join(
-            f"{key.split('_')[0]} {'yes' if ok else 'NO'}"
+            f"{VERDICT_NAMES[key]} {'yes' if ok else 'NO'}"
             for key, ok in within.items()
             if ok is not None
         )

@@ -77,6 +77,8 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
     batches = _positive_ints("--batches", args.batches)
     if steps < 1 or args.repeats < 1:
         raise BenchError(f"--steps and --repeats must be >= 1, got {steps}, {args.repeats}")
+    if "processes" in sections and on_accelerator:
+        raise BenchError("--sections processes times CPU cores; on an accelerator, see stacked")
     if "modes" in sections and not args.run_dirs:
         raise BenchError("--sections modes needs --run-dirs RUN[,RUN...] (folders of dtql train)")
     report: dict[str, Any] = {
@@ -89,9 +91,10 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
     algos = _subset("--algos", args.algos, list(ALGORITHMS))
     configs = {name: learner_config(args, name) for name in algos}
     dtql_cfg = configs.get("dtql") or learner_config(args, "dtql")
+    # The matmul bound keeps as many chains busy as the update can: one per CPU thread.
+    chains = 1 if on_accelerator else report["machine"]["cpu_threads_usable"]
     if "training" in sections or "stacked" in sections:
         first = dtql_cfg
-        chains = 1 if on_accelerator else report["machine"]["cpu_threads_usable"]
         bound = training_speed.matmul_chains(first.batch_size, first.agent.hidden_dim, chains)
         rate = bound.rate(args.repeats)
         report["matmul"] = {
@@ -111,7 +114,7 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
                         name, cfg, dims, k, steps, args.repeats, speeds[name].steps_per_s
                     )
                     report["stacked"].append(dataclasses.asdict(stacked) | {"ratio": stacked.ratio})
-    report.update(_scaling(args, sections, dims, steps, batches, list(configs)))
+    report.update(_scaling(args, sections, dims, steps, batches, list(configs), chains))
     if "acting" in sections or "episodes" in sections:
         report.update(_acting(args, dims, sections))
     if args.against == "torch":
@@ -173,13 +176,14 @@ def _scaling(
     steps: int,
     batches: list[int],
     algos: list[str],
+    chains: int,
 ) -> dict[str, Any]:
     """The opt-in sections: batch (DTQL), processes (each of --algos) and modes."""
     out: dict[str, Any] = {}
     if "batch" in sections:
         cfg = learner_config(args, "dtql")
-        chains = training_speed.matmul_chains(256, cfg.agent.hidden_dim)
-        out["batch"] = scaling.batch_scaling(cfg, dims, batches, args.repeats, chains)
+        bound = training_speed.matmul_chains(cfg.batch_size, cfg.agent.hidden_dim, chains)
+        out["batch"] = scaling.batch_scaling(cfg, dims, batches, args.repeats, bound)
     if "processes" in sections:
         out["processes"] = [
             scaling.processes_speed(args.task, name, steps, args.repeats, args.hidden_dim)

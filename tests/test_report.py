@@ -32,6 +32,8 @@ def write_run(
     if status == "unfinished":
         return
     with RunLogger(run_dir) as logger:
+        if algo != "bc":  # algorithms with critics log their mean Q on the training batch
+            logger.log(500, {"critic/q_mean": 10.0 + seed})
         logger.log(1000, {"eval/normalized_score_mean": (score or 0.0) / 2})
         logger.log(2000, {"eval/normalized_score_mean": score if score is not None else math.nan})
     result = {"task": task, "algo": algo, "status": status, "device": "cpu"}
@@ -133,3 +135,14 @@ def test_claims_are_judged_on_the_last_evaluations_with_the_datas_fingerprint(tm
         in claims
     )
     assert "KL distillation on medium (Table 5)**: holds on every task measured (1)" in claims
+
+
+def test_runs_read_back_their_critics_mean_q_and_each_task_gets_a_figure(runs, tmp_path):
+    from dtql.reports import read_run
+
+    dtql_run = read_run(runs / "hopper-medium-v2" / "dtql" / "seed_2")
+    assert dtql_run.q_curve == [(500, 12.0)] and dtql_run.curve == [(1000, 10.0), (2000, 20.0)]
+    assert read_run(runs / "hopper-medium-v2" / "bc" / "seed_0").q_curve == []
+    write_report(runs, tmp_path / "r.md", tmp_path / "figures")
+    figures = sorted(p.name for p in (tmp_path / "figures").glob("curves-*.png"))
+    assert figures == ["curves-hopper-medium-v2.png", "curves-hopper-random-v2.png"]

@@ -83,7 +83,8 @@ def aggregate_lines(records: list[RunRecord], figure_dir: Path, link_prefix: str
 
 
 def curve_figures(records: list[RunRecord], figure_dir: Path) -> list[Path]:
-    """One PNG per task: normalized score against step, mean +- standard error over seeds."""
+    """One PNG per task: normalized score against step and, beside it, the critics' mean Q
+    (algorithms with critics), each the mean +- standard error over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,24 +93,32 @@ def curve_figures(records: list[RunRecord], figure_dir: Path) -> list[Path]:
     paths = []
     cells = by_cell(records)
     for task in sorted({r.task for r in records}):
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, (score_ax, q_ax) = plt.subplots(1, 2, figsize=(11, 4))
         for algo in ordered_algos(records):
             # A failed run's last point is its non-finite evidence: not part of a mean.
-            runs = cells.get((task, algo), [])
-            curves = [dict(r.curve) for r in runs if r.curve and r.status != "failed"]
-            if not curves:
-                continue
-            steps = sorted(set.intersection(*(set(c) for c in curves)))
-            values = np.array([[c[s] for s in steps] for c in curves])
-            mean = values.mean(axis=0)
-            stderr = values.std(axis=0, ddof=1) / np.sqrt(len(curves)) if len(curves) > 1 else 0
-            ax.plot(steps, mean, marker="o", label=f"{algo} (n={len(curves)})")
-            ax.fill_between(steps, mean - stderr, mean + stderr, alpha=0.2)
-        ax.set(xlabel="training step", ylabel="normalized score", title=task)
-        ax.legend()
+            runs = [r for r in cells.get((task, algo), []) if r.status != "failed"]
+            _band(score_ax, [dict(r.curve) for r in runs if r.curve], algo, marker="o")
+            _band(q_ax, [dict(r.q_curve) for r in runs if r.q_curve], algo, marker=None)
+        score_ax.set(xlabel="training step", ylabel="normalized score", title=task)
+        q_ax.set(xlabel="training step", ylabel="critics' mean Q (training batch)", title=task)
+        for ax in (score_ax, q_ax):
+            if ax.lines:
+                ax.legend()
         fig.tight_layout()
         path = figure_dir / f"curves-{task}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _band(ax, curves: list[dict[int, float]], algo: str, marker: str | None) -> None:
+    """The mean of the curves over the steps they share, with a standard-error band."""
+    if not curves:
+        return
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    values = np.array([[c[s] for s in steps] for c in curves])
+    mean = values.mean(axis=0)
+    stderr = values.std(axis=0, ddof=1) / np.sqrt(len(curves)) if len(curves) > 1 else 0
+    ax.plot(steps, mean, marker=marker, label=f"{algo} (n={len(curves)})")
+    ax.fill_between(steps, mean - stderr, mean + stderr, alpha=0.2)

@@ -11,6 +11,8 @@ from dtql.logger import CSV_NAME, SWEEP_SESSIONS_NAME, read_metrics_csv
 from dtql.upgrade import upgrade_result, upgrade_run_config
 
 SCORE = "eval/normalized_score_mean"
+# The critics' mean Q on the batch: where it stops climbing, the policy's target settles.
+Q_MEAN = "critic/q_mean"
 # The field's reading of a run beside its final score (TD3+BC and IQL report the average of
 # the final evaluations): the mean of its last this many evaluations.
 LAST_EVALS = 3
@@ -34,6 +36,7 @@ class RunRecord:
     act_mode: str
     score: float | None  # final normalized score (finished runs)
     curve: list[tuple[int, float]] = field(default_factory=list)  # (step, normalized score)
+    q_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, critics' mean Q)
     failure: str = ""
     device: str = ""
     threads: int | None = None
@@ -73,11 +76,13 @@ def read_run(run_dir: Path) -> RunRecord:
     result_path = run_dir / "result.json"
     result = upgrade_result(json.loads(result_path.read_text())) if result_path.exists() else {}
     status = result.get("status", "unfinished") if result else "unfinished"
-    curve = []
+    curve, q_curve = [], []
     if (run_dir / CSV_NAME).exists():
         for row in read_metrics_csv(run_dir / CSV_NAME):
             if row.get(SCORE) is not None:
                 curve.append((row["step"], row[SCORE]))
+            if row.get(Q_MEAN) is not None:
+                q_curve.append((row["step"], row[Q_MEAN]))
     return RunRecord(
         run_dir=run_dir,
         task=config["task"],
@@ -91,6 +96,7 @@ def read_run(run_dir: Path) -> RunRecord:
         act_mode=config.get("act_mode", "mean"),
         score=result.get("normalized_score_mean") if status == "finished" else None,
         curve=curve,
+        q_curve=q_curve,
         failure=result.get("failure", ""),
         device=result.get("device", ""),
         threads=result.get("cpu_threads_usable"),

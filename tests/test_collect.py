@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -462,3 +466,39 @@ def test_shipped_hdf5_datasets_load_and_match_their_records():
         made_by = dataset_info(t)["made_by"]
         assert made_by["command"] == info["command"] and made_by["level"] == info["level"]
         assert made_by["behaviour_policies"][0].startswith(info["behaviour_policy"][0]["policy"])
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_sac_at_the_end_of_its_chunk_and_resume_goes_on(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "dtql.cli", "collect", "Hopper-v5", "--out", str(out)]
+    argv += ["--levels", "expert", "--sac-steps", "50000", "--learning-starts", "200"]
+    argv += ["--eval-every", "300", "--eval-episodes", "1", "--snapshot-every", "300"]
+    argv += ["--checkpoint-every", "100000", "--no-progress-bar"]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    snapshots = out / "sac" / "snapshots"
+    deadline = time.monotonic() + 300
+    while not (snapshots.is_dir() and any(snapshots.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    (line,) = [x for x in err.splitlines() if x.startswith("dtql collect:")]
+    assert "stopped by SIGTERM" in line and "--resume" in line
+    state = json.loads((out / "sac" / "state.json").read_text())
+    stopped_at = state["num_timesteps"]
+    assert stopped_at >= 300 and stopped_at % 300 == 0  # the end of a chunk, not lost
+    resumed = tiny_args(
+        out,
+        resume=True,
+        levels="medium",
+        sac_steps=stopped_at + 300,
+        eval_every=300,
+        snapshot_every=300,
+        checkpoint_every=100000,
+        medium_fraction=0.001,
+        learning_starts=200,
+    )
+    assert run_collect(resumed) == 0
+    assert json.loads((out / "sac" / "state.json").read_text())["num_timesteps"] == stopped_at + 300

@@ -33,7 +33,7 @@ from dtql.collect.args import (
 from dtql.collect.behaviour_policy import PolicyFileError, action_rng
 from dtql.collect.provenance import collection_record, matching_fingerprint, provenance
 from dtql.collect.rollout import collect
-from dtql.collect.sac import SacRun, import_sb3
+from dtql.collect.sac import SacRun, SacStopped, import_sb3
 from dtql.collect.save_policies import LEVEL_POLICIES, save_policies
 from dtql.collect.snapshots import score_snapshots
 from dtql.collect.sources import PolicyFiles, SacSnapshots
@@ -49,7 +49,8 @@ Source = SacSnapshots | PolicyFiles
 def run_collect(args: CollectArgs) -> int:
     """Run the whole protocol. Returns 0 if any requested dataset exists at the end (with
     --save-policies: any policy file was written), else 1; 2 for invalid arguments or an --out
-    folder that holds an earlier run without --resume."""
+    folder that holds an earlier run without --resume; 130 when SIGTERM or Ctrl-C stopped SAC
+    (checkpointed at the end of its chunk: --resume goes on)."""
     started = time.monotonic()
     try:
         levels = parse_levels(args.levels)
@@ -87,8 +88,12 @@ def run_collect(args: CollectArgs) -> int:
         return 2
 
     if todo:
-        source.prepare(todo)
-        status.update(_make_datasets(args, task, env_name, todo, source, out))
+        try:
+            source.prepare(todo)
+            status.update(_make_datasets(args, task, env_name, todo, source, out))
+        except SacStopped as e:  # SIGTERM or Ctrl-C: checkpointed, resumable
+            print(f"dtql collect: {e}", file=sys.stderr)
+            return 130
 
     summary = {
         "env_id": task.env_id,

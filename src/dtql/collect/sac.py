@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,30 @@ def import_sb3() -> tuple[Any, Any]:
     except ImportError as e:
         raise CollectError(f"{INSTALL_HINT} ({e})") from e
     return torch, SAC
+
+
+class SacStopped(Exception):
+    """SIGTERM or SIGINT while SAC trained: the run was checkpointed at the end of its chunk."""
+
+
+@contextmanager
+def stop_requests() -> Iterator[list[int]]:
+    """The stop signals (SIGTERM, SIGINT) received meanwhile, collected instead of acted on, so
+    that the training loop ends its chunk (at most an evaluation interval), checkpoints and
+    stops: an interrupted run loses no steps. Outside the main thread nothing is installed."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {
+        s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in signals
+    }
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class SacRun:
@@ -201,7 +229,7 @@ class SacRun:
             return True
 
         self._update_bar(bar)
-        try:
+        with stop_requests() as signals_received, closing(bar):
             while model.num_timesteps < args.sac_steps:
                 replay_done = args.replay_steps is None or model.num_timesteps >= args.replay_steps
                 if stop_at_medium and self.state["medium"] is not None and replay_done:
@@ -233,8 +261,8 @@ class SacRun:
                         self.model.save(tmp)
                 if step % args.checkpoint_every == 0 or step == args.sac_steps:
                     self._checkpoint()
-        finally:
-            bar.close()
+                if signals_received:
+                    self._stop(signals_received[0])
 
         expert_stop = not stop_at_medium and self._expert_reached()
         if (model.num_timesteps >= args.sac_steps or expert_stop) and self.state["final"] is None:
@@ -247,6 +275,15 @@ class SacRun:
             self._checkpoint()
         elif model.num_timesteps != self.state["num_timesteps"] or not self._saved:
             self._checkpoint()
+
+    def _stop(self, signum: int) -> None:
+        """A signal arrived during the chunk just trained: checkpoint it, then stop."""
+        if not self._saved:
+            self._checkpoint()
+        raise SacStopped(
+            f"{self.dir}: stopped by {signal.Signals(signum).name} at step "
+            f"{self.model.num_timesteps:,}, checkpointed; the same command with --resume goes on"
+        )
 
     def _after_eval(self, result: dict[str, Any], bar: tqdm) -> None:
         self.state["evals"].append(result)

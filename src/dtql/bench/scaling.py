@@ -68,13 +68,19 @@ def processes_speed(
         command += ["--hidden-dim", str(hidden_dim)]
     pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
     children = [subprocess.Popen([*command, "--core", str(core)], **pipes) for core in cores]
-    for child in children:
-        if child.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"a timing child ended early: {child.args}")
-    for child in children:  # released together, so they share the machine while measured
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    rates = [float(child.communicate()[0].strip()) for child in children]
+    try:
+        for child in children:
+            if child.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"a timing child ended early: {' '.join(child.args)}")
+        for child in children:  # released together, so they share the machine while measured
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        rates = [float(child.communicate()[0].strip()) for child in children]
+    finally:
+        for child in children:  # none outlives the measurement, whatever ended it
+            if child.poll() is None:
+                child.kill()
+                child.wait()
     return {"algo": algo, "processes": len(cores), "run_steps_per_s": sum(rates)}
 
 

@@ -16,6 +16,7 @@ from dtql.config import RunConfig, replace
 from dtql.logger import read_metrics_csv
 from dtql.presets import run_config
 from dtql.reports import write_report
+from dtql.reports.tables import sessions_table
 from dtql.run.loop import run_training
 from dtql.sweeps import SweepError, parse_seeds, plan_grid
 from dtql.sweeps.grid import apply_sets, group_runs, sets_for
@@ -237,3 +238,38 @@ def test_an_unknown_algorithm_is_refused_before_any_run_folder(tmp_path, capsys)
     assert "unknown algorithm 'bcx'" in error and "dtql, kl, iql" in error
     assert len(error.strip().splitlines()) == 1
     assert not out.exists()
+
+
+KILLED_SWEEP = """
+import os, signal, sys, time
+from pathlib import Path
+from dtql.sweeps.sweep_command import SessionRecord, SweepArgs
+args = SweepArgs(tasks="hopper-medium-v2", out=sys.argv[1], algos="bc", seeds="0-1")
+out = Path(sys.argv[1])
+with SessionRecord(out, args, [out / "a", out / "b"], every_s=0.05):
+    (out / "a").mkdir()
+    (out / "a" / "result.json").write_text('{"status": "finished"}')
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGKILL)  # as a machine's session ends: no handler runs
+"""
+
+
+def test_a_sweep_killed_without_warning_leaves_its_wall_time_and_runs_so_far(tmp_path):
+    out = tmp_path / "grid"
+    out.mkdir()
+    ended = {"started_utc": "2026-01-01T00:00:00+00:00", "status": "ended", "wall_s": 7200.0,
+             "host": "h", "pid": 1, "cpu_threads_usable": 2, "engine": "processes (cpu)",
+             "tasks": "t", "algos": "bc", "seeds": "0", "overrides": [], "planned": 1,
+             "finished_now": 1, "finished_before": 0, "failed": 0, "could_not_run": 0,
+             "interrupted": False}  # fmt: skip
+    (out / "sessions.jsonl").write_text(json.dumps(ended) + "\n")
+    killed = subprocess.run([sys.executable, "-c", KILLED_SWEEP, str(out)], cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL
+    sessions = [json.loads(line) for line in (out / "sessions.jsonl").read_text().splitlines()]
+    assert sessions[0] == ended  # an earlier session's line is kept as it was
+    last = sessions[1]
+    assert last["status"] == "running" and last["finished_now"] == 1 and last["planned"] == 2
+    assert 0 < last["wall_s"] <= 30  # to its last heartbeat, one after the run finished
+    table = "\n".join(sessions_table(sessions))
+    assert "no end recorded (still running, or killed)" in table
+    assert f"| total |  |  |  | {(7200 + last['wall_s']) / 3600:.2f} h |" in table

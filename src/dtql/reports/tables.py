@@ -187,15 +187,21 @@ def problem_runs(records: list[RunRecord]) -> list[str]:
 
 def sessions_table(sessions: list[dict]) -> list[str]:
     """Each `dtql sweep` session on the grid: when, where, its wall time and what it ran; the
-    last row adds the wall times up."""
+    last row adds the wall times up. A session without an end record (killed, or running)
+    counts to its last heartbeat."""
     rows = [
         [
             s["started_utc"],
-            f"{s['host']} ({s['cpu_threads_usable']} CPU threads), {s['engine']}",
+            f"{s['host']} ({s['cpu_threads_usable']} CPU threads), {s['engine'] or '-'}",
             f"{s['tasks']} x {s['algos']} x seeds {s['seeds']}"
             + (f", {' '.join(s['overrides'])}" if s["overrides"] else ""),
             f"{s['finished_now']} finished, {s['finished_before']} before, {s['failed']} failed"
-            + (", interrupted" if s["interrupted"] else ""),
+            + (", interrupted" if s["interrupted"] else "")
+            + (
+                "; no end recorded (still running, or killed): wall time to its last heartbeat"
+                if s.get("status") == "running"
+                else ""
+            ),
             f"{s['wall_s'] / 3600:.2f} h",
         ]
         for s in sessions

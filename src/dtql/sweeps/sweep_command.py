@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from dtql.config import RunConfig
 from dtql.files import write_bytes_atomic
 from dtql.lock import FolderLock
 from dtql.logger import SWEEP_SESSIONS_NAME
+from dtql.run.resume import RESULT_NAME
 from dtql.sweeps.execute import ExecutionReport, run_plan
 from dtql.sweeps.grid import SweepError, parse_seeds, plan_grid, plan_runs
 
@@ -96,45 +98,105 @@ def sweep_grid(args: SweepArgs) -> ExecutionReport:
     with FolderLock(out, "grid"):  # one sweep per grid: two would resume each other's runs
         runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, out)
         print(f"sweep: {len(runs)} runs in {out}", flush=True)
-        started = time.time()
-        report = run_plan(
-            runs,
-            log_dir=out / "logs",
-            mode=args.mode,
-            workers=args.workers,
-            max_group=args.max_group,
-            ray_address=(args.ray_address or "local") if args.ray else None,
-        )
-        record_session(out, args, report, len(runs), started)
+        with SessionRecord(out, args, [r.run_dir for r in runs]) as session:
+            report = run_plan(
+                runs,
+                log_dir=out / "logs",
+                mode=args.mode,
+                workers=args.workers,
+                max_group=args.max_group,
+                ray_address=(args.ray_address or "local") if args.ray else None,
+            )
+            session.end(report)
     return report
 
 
-def record_session(
-    out: Path, args: SweepArgs, report: ExecutionReport, planned: int, started: float
-) -> None:
-    """One line per `dtql sweep` on a grid in OUT/sessions.jsonl: when it ran, its wall time,
-    where and how, and what became of the runs, so a grid spread over sessions says what each
-    part took (`dtql report` adds them up). Written under the grid's lock."""
-    session = {
-        "started_utc": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
-        "wall_s": round(time.time() - started, 1),
-        "host": socket.gethostname(),
-        "cpu_threads_usable": len(os.sched_getaffinity(0)),
-        "engine": f"{report.mode} ({report.reason})",
-        "tasks": args.tasks,
-        "algos": args.algos,
-        "seeds": args.seeds,
-        "overrides": args.overrides,
-        "planned": planned,
-        "finished_now": len(report.finished),
-        "finished_before": len(report.skipped),
-        "failed": len(report.failed) + len(report.failed_before),
-        "could_not_run": len(report.errors),
-        "interrupted": report.interrupted,
-    }
-    path = out / SWEEP_SESSIONS_NAME
-    before = path.read_bytes() if path.is_file() else b""
-    write_bytes_atomic(path, before + (json.dumps(session) + "\n").encode())
+class SessionRecord:
+    """This sweep's line in OUT/sessions.jsonl: when it ran, its wall time, where and how, and
+    what became of the runs, so a grid spread over sessions says what each part took (`dtql
+    report` adds them up). The line is written when the sweep starts and rewritten every
+    ``every_s`` seconds (status "running", the runs finished so far), then once more at the
+    end (status "ended"): a sweep killed without warning, as a machine's session ends, still
+    leaves its wall time to within ``every_s``. Written under the grid's lock."""
+
+    def __init__(self, out: Path, args: SweepArgs, run_dirs: list[Path], every_s: float = 60):
+        self.path, self.run_dirs, self.every_s = out / SWEEP_SESSIONS_NAME, run_dirs, every_s
+        self.started = time.time()
+        self.finished_before = {d for d in run_dirs if _run_status(d) == "finished"}
+        self.line = {
+            "started_utc": datetime.fromtimestamp(self.started, UTC).isoformat(timespec="seconds"),
+            "status": "running",
+            "wall_s": 0.0,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "cpu_threads_usable": len(os.sched_getaffinity(0)),
+            "engine": "",
+            "tasks": args.tasks,
+            "algos": args.algos,
+            "seeds": args.seeds,
+            "overrides": args.overrides,
+            "planned": len(run_dirs),
+            "finished_now": 0,
+            "finished_before": len(self.finished_before),
+            "failed": 0,
+            "could_not_run": 0,
+            "interrupted": False,
+        }
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+
+    def __enter__(self) -> SessionRecord:
+        self._write()
+        self._beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._beat.join()
+        if self.line["status"] == "running":  # the sweep raised: its last count stands
+            self.line.update(status="ended", interrupted=True)
+            self._write()
+
+    def end(self, report: ExecutionReport) -> None:
+        """The sweep's outcome, from its execution report."""
+        self._stop.set()
+        self._beat.join()
+        self.line.update(
+            status="ended",
+            engine=f"{report.mode} ({report.reason})",
+            finished_now=len(report.finished),
+            finished_before=len(report.skipped),
+            failed=len(report.failed) + len(report.failed_before),
+            could_not_run=len(report.errors),
+            interrupted=report.interrupted,
+        )
+        self._write()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            done = [d for d in self.run_dirs if _run_status(d) == "finished"]
+            self.line["finished_now"] = len(set(done) - self.finished_before)
+            self._write()
+
+    def _write(self) -> None:
+        self.line["wall_s"] = round(time.time() - self.started, 1)
+        mine = (self.line["started_utc"], self.line["host"], self.line["pid"])
+        kept = []
+        if self.path.is_file():
+            for text in self.path.read_text().splitlines():
+                other = json.loads(text) if text.strip() else None
+                if other and (other["started_utc"], other["host"], other.get("pid")) != mine:
+                    kept.append(text)
+        lines = [*kept, json.dumps(self.line)]
+        write_bytes_atomic(self.path, ("\n".join(lines) + "\n").encode())
+
+
+def _run_status(run_dir: Path) -> str | None:
+    """A run folder's result.json status (None while it has none or it cannot be read yet)."""
+    try:
+        return json.loads((run_dir / RESULT_NAME).read_text()).get("status", "finished")
+    except (OSError, ValueError):
+        return None
 
 
 def train_seeds(cfg: RunConfig, seeds_text: str, mode: str) -> int:

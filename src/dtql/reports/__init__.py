@@ -89,8 +89,9 @@ def write_report(root: Path, out: Path, figure_dir: Path, preamble: str = "") ->
             "",
             "## The paper's numbers on the same task names",
             "",
-            "From the paper's Table 1: D4RL's datasets, 1M steps, 5 trained models; ours are "
-            f"the means of the last {LAST_EVALS} evaluations. The last column is each dataset's "
+            "From the paper's Table 1 (KL: its Table 5): D4RL's datasets, 1M steps, 5 trained "
+            f"models; ours are the means of the last {LAST_EVALS} evaluations. The last column is "
+            "each dataset's "
             "fingerprint (`dtql data fingerprint`): the data's own score and BC's on it, ours "
             "and, in brackets, D4RL's file's; where they differ, the data differ. The step "
             "budgets differ too (see the protocol).",

@@ -13,7 +13,7 @@ import numpy as np
 from dtql.data.collected import recorded_fingerprint
 from dtql.envs.d4rl_fingerprints import d4rl_reference, scores_pair
 from dtql.presets import UnknownPresetError, family_of
-from dtql.reports.paper import PAPER_TABLE_1
+from dtql.reports.paper import PAPER_TABLE_1, PAPER_TABLE_5_KL
 from dtql.reports.runs import RunRecord
 
 ALGO_ORDER = ("dtql", "kl", "iql", "iql-dtql", "bc", "bc-gaussian")
@@ -138,18 +138,20 @@ def runs_table(records: list[RunRecord]) -> list[str]:
 
 
 def paper_table(records: list[RunRecord]) -> list[str]:
-    """The paper's Table 1 on matching task names (its numbers are on D4RL's data), beside our
-    means of the last evaluations and each dataset's fingerprint (data / BC score, ours and
-    D4RL's), so that a difference in the data shows next to a difference in the scores."""
+    """The paper's Table 1 (and Table 5's KL) on matching task names (its numbers are on D4RL's
+    data), beside our means of the last evaluations and each dataset's fingerprint (data / BC
+    score, ours and D4RL's), so that a difference in the data shows next to a difference in the
+    scores."""
     tasks = sorted({r.task for r in records} & PAPER_TABLE_1.keys())
     cells = by_cell(records)
     rows = []
     for task in tasks:
         bc, iql, dtql, dtql_se = PAPER_TABLE_1[task]
         ours = []
-        for algo in ("bc", "iql", "dtql"):
+        for algo in ("bc", "iql", "dtql", "kl"):
             values = final_scores(cells.get((task, algo), []), last=True)
             ours.append(f"{np.mean(values):.1f}" if values else "—")
+        kl = PAPER_TABLE_5_KL.get(task)
         datasets = sorted({r.dataset for r in records if r.task == task and r.dataset})
         rows.append(
             [
@@ -157,11 +159,13 @@ def paper_table(records: list[RunRecord]) -> list[str]:
                 f"{bc:.1f} / {ours[0]}",
                 f"{iql:.1f} / {ours[1]}",
                 f"{dtql:.1f} ± {dtql_se:.2f} / {ours[2]}",
+                f"{kl:.1f} / {ours[3]}" if kl is not None else f"— / {ours[3]}",
                 "; ".join(_fingerprint_cell(task, d) for d in datasets) or "—",
             ]
         )
     header = ["task", "BC: paper / ours", "IQL: paper / ours", "DTQL: paper / ours"]
-    return _table([*header, "data / BC of the data: ours (D4RL)"], rows) if rows else []
+    header += ["KL (Table 5): paper / ours", "data / BC of the data: ours (D4RL)"]
+    return _table(header, rows) if rows else []
 
 
 def _fingerprint_cell(task: str, dataset: str) -> str:

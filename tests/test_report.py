@@ -3,6 +3,7 @@ domain averages and IQM it prints are checked against numbers worked out by hand
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,9 @@ def test_report_table_averages_paper_numbers_and_problem_runs(runs, tmp_path):
     assert "| **locomotion average** (2 tasks) | 18.8 | — |" in text
     assert "| hopper-medium-v2 | dtql | 3 | finished | 100.0 | 1k: 50.0, 2k: 100.0 |" in text
     # The paper's beside ours (means of the last evaluations: 0.75 x the final score here).
-    assert "| hopper-medium-v2 | 52.9 / 31.5 | 66.3 / — | 99.6 ± 0.87 / 24.4 | 15.0 / — | — |" in text
+    assert (
+        "| hopper-medium-v2 | 52.9 / 31.5 | 66.3 / — | 99.6 ± 0.87 / 24.4 | 15.0 / — | — |" in text
+    )
     assert "| hopper-medium-v2 | 24.4 ± 17.2 (n=4) | 31.5 ± 1.5 (n=2, 1 failed) |" in text
     assert (
         "- **DTQL above BC on medium and medium-replay (Table 1)**: does not hold on any of "
@@ -135,6 +138,39 @@ def test_claims_are_judged_on_the_last_evaluations_with_the_datas_fingerprint(tm
         in claims
     )
     assert "KL distillation on medium (Table 5)**: holds on every task measured (1)" in claims
+
+
+def test_copied_summaries_regenerate_the_page_without_the_datasets_or_checkpoints(tmp_path):
+    data = tmp_path / "hopper-medium-v0"
+    data.mkdir()
+    fingerprint = {"dataset_normalized_score": 41.0, "bc_normalized_score": 58.3}
+    (data / "collect_info.json").write_text(json.dumps({"fingerprint": fingerprint}))
+    root = tmp_path / "grid"
+    for algo, score in (("dtql", 90.0), ("bc", 55.0)):
+        write_run(root, "hopper-medium-v2", algo, 0, score, "finished", dataset=str(data))
+        (root / "hopper-medium-v2" / algo / "seed_0" / "checkpoints").mkdir()
+    session = {"started_utc": "2026-12-07T09:53:56+00:00", "status": "ended", "wall_s": 60.0,
+               "host": "vm", "cpu_threads_usable": 2, "engine": "processes", "tasks": "t",
+               "algos": "dtql,bc", "seeds": "0", "overrides": [], "finished_now": 2,
+               "finished_before": 0, "failed": 0, "interrupted": False}  # fmt: skip
+    (root / "sessions.jsonl").write_text(json.dumps(session) + "\n")
+    original = write_report(root, tmp_path / "a.md", tmp_path / "figures")
+
+    dest = tmp_path / "published"
+    assert (
+        main(["report", str(root), "--summaries", str(dest), "--out", str(tmp_path / "b.md")]) == 0
+    )
+    copied = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert copied == [
+        "datasets.json",
+        *(f"hopper-medium-v2/{a}/seed_0/{f}" for a in ("bc", "dtql")
+          for f in ("config.json", "metrics.csv", "result.json")),
+        "sessions.jsonl",
+    ]  # fmt: skip
+    shutil.rmtree(data)  # the page must not need the dataset any more
+    again = write_report(dest, tmp_path / "a.md", tmp_path / "figures")
+    assert "| 41.0 / 58.3 (44.3 / 52.9) |" in again
+    assert again == original.replace(f"dtql report {root}`", f"dtql report {dest}`")
 
 
 def test_runs_read_back_their_critics_mean_q_and_each_task_gets_a_figure(runs, tmp_path):

@@ -16,6 +16,7 @@ from dtql.reports.runs import (
     LAST_EVALS,
     ReportError,
     RunRecord,
+    copy_summaries,
     find_runs,
     read_run,
     read_sweep_sessions,
@@ -34,6 +35,7 @@ from dtql.reports.tables import (
 __all__ = [
     "ReportError",
     "RunRecord",
+    "copy_summaries",
     "find_runs",
     "format_cell",
     "mean_stderr",
@@ -83,7 +85,7 @@ def write_report(root: Path, out: Path, figure_dir: Path, preamble: str = "") ->
     if sessions:
         lines += ["", "## Wall time of the grid (`dtql sweep` sessions)", ""]
         lines += sessions_table(sessions)
-    paper = paper_table(records)
+    paper = paper_table(records, root)
     if paper:
         lines += [
             "",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import tyro
 
-from dtql.reports import write_report
+from dtql.reports import copy_summaries, write_report
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,16 @@ class ReportArgs:
     """Folder of the PNG figures; default a 'figures' folder beside the markdown."""
     preamble: str = ""
     """Text put under the title (e.g. the command that made the runs)."""
+    summaries: str | None = None
+    """First copy what the report reads (each run's config.json, result.json, metrics.csv;
+    sessions.jsonl; the datasets' fingerprints in datasets.json) to this folder, to publish:
+    `dtql report SUMMARIES` regenerates the same page without checkpoints or datasets."""
 
 
 def run_report(args: ReportArgs) -> int:
+    if args.summaries is not None:
+        copied = copy_summaries(Path(args.root), Path(args.summaries))
+        print(f"copied the summaries of {copied} runs to {args.summaries}")
     out = Path(args.out) if args.out else Path(args.root) / "report.md"
     figures = Path(args.figures) if args.figures else out.parent / "figures"
     print(write_report(Path(args.root), out, figures, args.preamble))

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dtql.data.collected import recorded_fingerprint
+from dtql.files import write_bytes_atomic, write_json_atomic
 from dtql.logger import CSV_NAME, SWEEP_SESSIONS_NAME, read_metrics_csv
 from dtql.upgrade import upgrade_result, upgrade_run_config
 
@@ -110,3 +112,40 @@ def read_sweep_sessions(root: Path) -> list[dict]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# What `dtql report` reads of a run folder; `copy_summaries` keeps exactly these.
+SUMMARY_FILES = ("config.json", "result.json", CSV_NAME)
+# Beside copied summaries: each run's dataset and its recorded fingerprint, so the report on the
+# copies needs neither the datasets nor the machine that made them.
+DATASETS_NAME = "datasets.json"
+
+
+def copy_summaries(root: Path, dest: Path) -> int:
+    """Copy what the report reads of the runs under ``root`` to ``dest`` (same layout): each
+    run's config.json, result.json and metrics.csv, the sweep's sessions.jsonl, and
+    datasets.json with every run's dataset and its recorded fingerprint (None where it has
+    none). `dtql report DEST` then writes the page `dtql report ROOT` writes, without the
+    checkpoints, TensorBoard logs or datasets. Returns the number of runs copied."""
+    records = find_runs(root)
+    if not records:
+        raise ReportError(f"{root}: no run folders (config.json) below it")
+    for record in records:
+        target = dest / record.run_dir.relative_to(root)
+        for name in SUMMARY_FILES:
+            if (record.run_dir / name).is_file():
+                write_bytes_atomic(target / name, (record.run_dir / name).read_bytes())
+    if (root / SWEEP_SESSIONS_NAME).is_file():
+        write_bytes_atomic(dest / SWEEP_SESSIONS_NAME, (root / SWEEP_SESSIONS_NAME).read_bytes())
+    datasets = sorted({r.dataset for r in records if r.dataset})
+    write_json_atomic(dest / DATASETS_NAME, {d: dataset_fingerprint(root, d) for d in datasets})
+    return len(records)
+
+
+def dataset_fingerprint(root: Path, dataset: str) -> dict | None:
+    """A dataset's recorded fingerprint: from ROOT/datasets.json where the runs are copies
+    (`copy_summaries`), else from the dataset's own record."""
+    copied = root / DATASETS_NAME
+    if copied.is_file():
+        return json.loads(copied.read_text()).get(dataset)
+    return recorded_fingerprint(dataset)

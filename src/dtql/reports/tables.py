@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from dtql.data.collected import recorded_fingerprint
 from dtql.envs.d4rl_fingerprints import d4rl_reference, scores_pair
 from dtql.presets import UnknownPresetError, family_of
 from dtql.reports.paper import PAPER_TABLE_1, PAPER_TABLE_5_KL
-from dtql.reports.runs import RunRecord
+from dtql.reports.runs import RunRecord, dataset_fingerprint
 
 ALGO_ORDER = ("dtql", "kl", "iql", "iql-dtql", "bc", "bc-gaussian")
 
@@ -137,7 +137,7 @@ def runs_table(records: list[RunRecord]) -> list[str]:
     return _table(["task", "algo", "seed", "status", "final", "evaluations"], rows)
 
 
-def paper_table(records: list[RunRecord]) -> list[str]:
+def paper_table(records: list[RunRecord], root: Path) -> list[str]:
     """The paper's Table 1 (and Table 5's KL) on matching task names (its numbers are on D4RL's
     data), beside our means of the last evaluations and each dataset's fingerprint (data / BC
     score, ours and D4RL's), so that a difference in the data shows next to a difference in the
@@ -160,7 +160,7 @@ def paper_table(records: list[RunRecord]) -> list[str]:
                 f"{iql:.1f} / {ours[1]}",
                 f"{dtql:.1f} ± {dtql_se:.2f} / {ours[2]}",
                 f"{kl:.1f} / {ours[3]}" if kl is not None else f"— / {ours[3]}",
-                "; ".join(_fingerprint_cell(task, d) for d in datasets) or "—",
+                "; ".join(_fingerprint_cell(task, d, root) for d in datasets) or "—",
             ]
         )
     header = ["task", "BC: paper / ours", "IQL: paper / ours", "DTQL: paper / ours"]
@@ -168,9 +168,9 @@ def paper_table(records: list[RunRecord]) -> list[str]:
     return _table(header, rows) if rows else []
 
 
-def _fingerprint_cell(task: str, dataset: str) -> str:
+def _fingerprint_cell(task: str, dataset: str, root: Path) -> str:
     """A dataset's recorded fingerprint beside D4RL's: '44.1 / 55.0 (44.3 / 52.9)'."""
-    fingerprint = recorded_fingerprint(dataset)
+    fingerprint = dataset_fingerprint(root, dataset)
     d4rl = d4rl_reference(task)
     theirs = f"({d4rl['dataset_normalized_score']} / {d4rl['bc_normalized_score']})"
     if fingerprint is None:

@@ -26,9 +26,12 @@ budget=(--set eval-every=10000 checkpoint-every=10000
   dtql:pretrain-steps=50000 dtql:steps=100000 kl:pretrain-steps=50000 kl:steps=100000
   iql:steps=150000 bc:steps=150000)
 # The medium tasks first, with KL (the paper's Table 5 claim), then medium-replay, medium-expert.
+# A sweep exits non-zero when a run failed (diverged); the grid goes on and says so at the end.
+status=0
 for level in medium medium-replay medium-expert; do
   tasks=hopper-$level-v2,walker2d-$level-v2,halfcheetah-$level-v2
   algos=dtql,iql,bc
   [ $level = medium ] && algos=dtql,kl,iql,bc
-  dtql sweep --tasks "$tasks" --algos "$algos" --seeds 0-2 --out "$out" "${budget[@]}"
+  dtql sweep --tasks "$tasks" --algos "$algos" --seeds 0-2 --out "$out" "${budget[@]}" || status=$?
 done
+exit $status

@@ -3,7 +3,8 @@
 # the shipped behaviour policies, at the budget the long-run curve chose (docs/curves.md):
 #   DTQL and KL: 50k pretraining + 100k main-phase steps; IQL's recipe and BC: 150k steps;
 #   each evaluated every 10k steps (10 episodes, mean action), checkpointed as often.
-#   bash benchmarks/table1_grid.sh OUT_DIR
+#   bash benchmarks/table1_grid.sh OUT_DIR            (run, or resume, the grid)
+#   bash benchmarks/table1_grid.sh OUT_DIR --dry-run  (where it stands; changes nothing)
 # Everything here resumes: datasets already written are kept (--resume), finished runs are
 # skipped and stopped ones continue from their newest checkpoint, so rerunning the line after an
 # interruption completes the grid. One pinned process per core (`dtql sweep` on a CPU); each
@@ -12,15 +13,18 @@
 # --hdf5 also writes the D4RL-layout copy the released code reads (for a side-by-side).
 set -euo pipefail
 out=$(realpath -m "${1:?usage: table1_grid.sh OUT_DIR}")
+dry_run=${2:-}
 mkdir -p "$out"; cd "$out"  # mujoco writes its log into the working directory
 
 levels=medium,medium-replay,medium-expert
+if [ "$dry_run" != --dry-run ]; then
 taskset -c 0 dtql collect Hopper-v5 --from-policies --levels $levels --hdf5 --resume \
   --no-progress-bar &
 taskset -c 1 dtql collect HalfCheetah-v5 --from-policies --levels $levels --hdf5 --resume \
   --no-progress-bar
 wait
 dtql collect Walker2d-v5 --from-policies --levels $levels --hdf5 --resume --no-progress-bar
+fi
 
 budget=(--set eval-every=10000 checkpoint-every=10000
   dtql:pretrain-steps=50000 dtql:steps=100000 kl:pretrain-steps=50000 kl:steps=100000
@@ -32,6 +36,7 @@ for level in medium medium-replay medium-expert; do
   tasks=hopper-$level-v2,walker2d-$level-v2,halfcheetah-$level-v2
   algos=dtql,iql,bc
   [ $level = medium ] && algos=dtql,kl,iql,bc
-  dtql sweep --tasks "$tasks" --algos "$algos" --seeds 0-2 --out "$out" "${budget[@]}" || status=$?
+  dtql sweep --tasks "$tasks" --algos "$algos" --seeds 0-2 --out "$out" "${budget[@]}" $dry_run \
+    || status=$?
 done
 exit $status

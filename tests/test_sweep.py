@@ -138,6 +138,12 @@ def test_local_grid_finishes_skips_finished_runs_and_resumes_a_stopped_one(tmp_p
 
     stopped = out / "hopper-random-v2" / "iql" / "seed_1"
     before = stop_a_run(stopped)
+    # A dry run says where the grid stands and changes nothing.
+    assert main([*argv, "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert f"resume   {stopped} from step 50 (or running now)" in printed
+    assert "8 runs: 7 finished, 0 failed, 1 to resume, 0 new" in printed
+    assert not (stopped / "result.json").exists()
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "1 finished now, 7 finished before (skipped), 0 failed" in printed

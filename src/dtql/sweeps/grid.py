@@ -127,10 +127,16 @@ def variants(sets: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def plan_grid(
-    tasks: list[str], algos: list[str], seeds: list[int], sets: list[str], out: Path
+    tasks: list[str],
+    algos: list[str],
+    seeds: list[int],
+    sets: list[str],
+    out: Path,
+    clean: bool = True,
 ) -> list[PlannedRun]:
     """Every (task, algo, variant, seed) of the grid, each in its folder under ``out``:
-    ``out/<task>/<algo>[@key=value...]/seed_<k>``."""
+    ``out/<task>/<algo>[@key=value...]/seed_<k>``. ``clean=False`` only looks (see
+    ``plan_runs``)."""
     cfgs = []
     for task in tasks:
         for algo in algos:
@@ -139,15 +145,17 @@ def plan_grid(
                 for seed in seeds:
                     run_dir = out / task / f"{algo}{label}" / f"seed_{seed}"
                     cfgs.append(dataclasses.replace(base, seed=seed, out=str(run_dir)))
-    return plan_runs(cfgs)
+    return plan_runs(cfgs, clean)
 
 
-def plan_runs(cfgs: list[RunConfig]) -> list[PlannedRun]:
-    """Each config's folder (``cfg.out``) and what to do with it."""
-    return [_planned(dataclasses.replace(c, dataset=resolve_dataset(c))) for c in cfgs]
+def plan_runs(cfgs: list[RunConfig], clean: bool = True) -> list[PlannedRun]:
+    """Each config's folder (``cfg.out``) and what to do with it. A folder stopped before its
+    first checkpoint holds nothing to keep: it is deleted to start afresh, unless ``clean`` is
+    False (a dry run, which changes nothing)."""
+    return [_planned(dataclasses.replace(c, dataset=resolve_dataset(c)), clean) for c in cfgs]
 
 
-def _planned(cfg: RunConfig) -> PlannedRun:
+def _planned(cfg: RunConfig, clean: bool) -> PlannedRun:
     run_dir = Path(cfg.out)
     if not (run_dir / CONFIG_NAME).exists():
         return PlannedRun(cfg, run_dir, "new")
@@ -165,7 +173,8 @@ def _planned(cfg: RunConfig) -> PlannedRun:
             return PlannedRun(cfg, run_dir, status)
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:  # stopped before its first checkpoint: nothing to keep
-        shutil.rmtree(run_dir)
+        if clean:
+            shutil.rmtree(run_dir)
         return PlannedRun(cfg, run_dir, "new")
     step = int(re.fullmatch(r"step_(\d+)\.safetensors", checkpoint.name)[1])
     return PlannedRun(cfg, run_dir, "resume", step)

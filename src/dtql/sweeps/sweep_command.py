@@ -67,6 +67,9 @@ class SweepArgs:
     group is a Ray task asking for one GPU, or one CPU per run."""
     ray_address: str | None = None
     """With --ray: the address of the Ray cluster to join (default: start a local instance)."""
+    dry_run: bool = False
+    """Print what the grid holds and would do (each run finished, failed, to resume from its
+    step, or new) and exit; changes nothing, and works while another sweep runs the grid."""
 
 
 def _split(flag: str, text: str) -> list[str]:
@@ -79,15 +82,33 @@ def _split(flag: str, text: str) -> list[str]:
 def run_sweep(args: SweepArgs) -> int:
     """`dtql sweep`: the grid, then what became of each run; the exit code says whether all
     finished."""
+    if args.dry_run:
+        print("\n".join(grid_status(args)))
+        return 0
     report = sweep_grid(args)
     print("\n".join(report.lines()))
     print(f"report: dtql report {args.out}")
     return exit_code(report)
 
 
-def sweep_grid(args: SweepArgs) -> ExecutionReport:
-    """Plan and run the grid of ``args`` under its folder's lock (`dtql.sweeps`'s work)."""
-    out = Path(args.out)
+def grid_status(args: SweepArgs) -> list[str]:
+    """A line per run of the grid with its state, then the counts (`dtql sweep --dry-run`)."""
+    tasks, algos = _check_grid(args)
+    runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, Path(args.out), False)
+    lines = []
+    for run in runs:
+        step = f" from step {run.start_step} (or running now)" if run.status == "resume" else ""
+        lines.append(f"{run.status:8s} {run.run_dir}{step}")
+    counts = {s: sum(r.status == s for r in runs) for s in ("finished", "failed", "resume", "new")}
+    lines.append(
+        f"{len(runs)} runs: {counts['finished']} finished, {counts['failed']} failed, "
+        f"{counts['resume']} to resume, {counts['new']} new"
+    )
+    return lines
+
+
+def _check_grid(args: SweepArgs) -> tuple[list[str], list[str]]:
+    """--tasks and --algos as lists; an unknown algorithm is a SweepError."""
     tasks, algos = _split("--tasks", args.tasks), _split("--algos", args.algos)
     unknown = [algo for algo in algos if algo not in ALGORITHMS]
     if unknown:
@@ -95,6 +116,13 @@ def sweep_grid(args: SweepArgs) -> ExecutionReport:
             f"--algos {args.algos!r}: unknown algorithm {unknown[0]!r}, expected some of "
             f"{', '.join(ALGORITHMS)}"
         )
+    return tasks, algos
+
+
+def sweep_grid(args: SweepArgs) -> ExecutionReport:
+    """Plan and run the grid of ``args`` under its folder's lock (`dtql.sweeps`'s work)."""
+    out = Path(args.out)
+    tasks, algos = _check_grid(args)
     with FolderLock(out, "grid"):  # one sweep per grid: two would resume each other's runs
         runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, out)
         print(f"sweep: {len(runs)} runs in {out}", flush=True)

@@ -249,10 +249,12 @@ def test_an_unknown_algorithm_is_refused_before_any_run_folder(tmp_path, capsys)
 KILLED_SWEEP = """
 import os, signal, sys, time
 from pathlib import Path
+from dtql.sweeps.grid import PlannedRun
 from dtql.sweeps.sweep_command import SessionRecord, SweepArgs
 args = SweepArgs(tasks="hopper-medium-v2", out=sys.argv[1], algos="bc", seeds="0-1")
 out = Path(sys.argv[1])
-with SessionRecord(out, args, [out / "a", out / "b"], every_s=0.05):
+runs = [PlannedRun(None, out / name, "new") for name in ("a", "b")]
+with SessionRecord(out, args, runs, every_s=0.05):
     (out / "a").mkdir()
     (out / "a" / "result.json").write_text('{"status": "finished"}')
     time.sleep(0.5)

@@ -73,10 +73,10 @@ class OldGymEnv:
         return (score - low) / (high - low)
 
 
-def stand_in_modules(task_name: str, dataset: str) -> dict[str, types.ModuleType]:
+def stand_in_modules(dataset: str) -> dict[str, types.ModuleType]:
     """The `gym` and `d4rl` modules the released main.py imports."""
     gym = types.ModuleType("gym")
-    gym.make = lambda name: OldGymEnv(task_name if name == task_name else name)
+    gym.make = OldGymEnv
     d4rl = types.ModuleType("d4rl")
 
     def qlearning_dataset(env: OldGymEnv) -> dict[str, np.ndarray]:
@@ -116,7 +116,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    sys.modules.update(stand_in_modules(args.task, args.dataset))
+    sys.modules.update(stand_in_modules(args.dataset))
     sys.path.insert(0, str(code))
     import agents.dtql
 

@@ -166,11 +166,9 @@ def _planned(cfg: RunConfig, clean: bool) -> PlannedRun:
             f"{run_dir / CONFIG_NAME}: holds a run whose {differs} differs from this grid's; "
             "use another --out, or delete the folder to run it again"
         )
-    result_path = run_dir / RESULT_NAME
-    if result_path.exists():
-        status = json.loads(result_path.read_text()).get("status", "finished")
-        if status in ("finished", "failed"):
-            return PlannedRun(cfg, run_dir, status)
+    status = result_status(run_dir)
+    if status in ("finished", "failed"):
+        return PlannedRun(cfg, run_dir, status)
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:  # stopped before its first checkpoint: nothing to keep
         if clean:
@@ -178,6 +176,15 @@ def _planned(cfg: RunConfig, clean: bool) -> PlannedRun:
         return PlannedRun(cfg, run_dir, "new")
     step = int(re.fullmatch(r"step_(\d+)\.safetensors", checkpoint.name)[1])
     return PlannedRun(cfg, run_dir, "resume", step)
+
+
+def result_status(run_dir: Path) -> str | None:
+    """The status in a run folder's result.json ("finished" where an old file has none); None
+    while it has none (written atomically, so it is whole or absent)."""
+    path = run_dir / RESULT_NAME
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("status", "finished")
 
 
 def _first_difference(stored: dict, planned: dict, prefix: str = "") -> str:

@@ -22,9 +22,15 @@ from dtql.config import RunConfig
 from dtql.files import write_bytes_atomic
 from dtql.lock import FolderLock
 from dtql.logger import SWEEP_SESSIONS_NAME
-from dtql.run.resume import RESULT_NAME
 from dtql.sweeps.execute import ExecutionReport, run_plan
-from dtql.sweeps.grid import SweepError, parse_seeds, plan_grid, plan_runs
+from dtql.sweeps.grid import (
+    PlannedRun,
+    SweepError,
+    parse_seeds,
+    plan_grid,
+    plan_runs,
+    result_status,
+)
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ def sweep_grid(args: SweepArgs) -> ExecutionReport:
     with FolderLock(out, "grid"):  # one sweep per grid: two would resume each other's runs
         runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, out)
         print(f"sweep: {len(runs)} runs in {out}", flush=True)
-        with SessionRecord(out, args, [r.run_dir for r in runs]) as session:
+        with SessionRecord(out, args, runs) as session:
             report = run_plan(
                 runs,
                 log_dir=out / "logs",
@@ -147,10 +153,10 @@ class SessionRecord:
     end (status "ended"): a sweep killed without warning, as a machine's session ends, still
     leaves its wall time to within ``every_s``. Written under the grid's lock."""
 
-    def __init__(self, out: Path, args: SweepArgs, run_dirs: list[Path], every_s: float = 60):
-        self.path, self.run_dirs, self.every_s = out / SWEEP_SESSIONS_NAME, run_dirs, every_s
+    def __init__(self, out: Path, args: SweepArgs, runs: list[PlannedRun], every_s: float = 60):
+        self.path, self.runs, self.every_s = out / SWEEP_SESSIONS_NAME, runs, every_s
         self.started = time.time()
-        self.finished_before = {d for d in run_dirs if _run_status(d) == "finished"}
+        finished_before = sum(r.status == "finished" for r in runs)
         self.line = {
             "started_utc": datetime.fromtimestamp(self.started, UTC).isoformat(timespec="seconds"),
             "status": "running",
@@ -163,9 +169,9 @@ class SessionRecord:
             "algos": args.algos,
             "seeds": args.seeds,
             "overrides": args.overrides,
-            "planned": len(run_dirs),
+            "planned": len(runs),
             "finished_now": 0,
-            "finished_before": len(self.finished_before),
+            "finished_before": finished_before,
             "failed": 0,
             "could_not_run": 0,
             "interrupted": False,
@@ -202,8 +208,9 @@ class SessionRecord:
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.every_s):
-            done = [d for d in self.run_dirs if _run_status(d) == "finished"]
-            self.line["finished_now"] = len(set(done) - self.finished_before)
+            self.line["finished_now"] = sum(
+                r.status != "finished" and result_status(r.run_dir) == "finished" for r in self.runs
+            )
             self._write()
 
     def _write(self) -> None:
@@ -217,14 +224,6 @@ class SessionRecord:
                     kept.append(text)
         lines = [*kept, json.dumps(self.line)]
         write_bytes_atomic(self.path, ("\n".join(lines) + "\n").encode())
-
-
-def _run_status(run_dir: Path) -> str | None:
-    """A run folder's result.json status (None while it has none or it cannot be read yet)."""
-    try:
-        return json.loads((run_dir / RESULT_NAME).read_text()).get("status", "finished")
-    except (OSError, ValueError):
-        return None
 
 
 def train_seeds(cfg: RunConfig, seeds_text: str, mode: str) -> int:

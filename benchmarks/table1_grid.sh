@@ -30,12 +30,14 @@ budget=(--set eval-every=10000 checkpoint-every=10000
   dtql:pretrain-steps=50000 dtql:steps=100000 kl:pretrain-steps=50000 kl:steps=100000
   iql:steps=150000 bc:steps=150000)
 # The medium tasks first, with KL (the paper's Table 5 claim), then medium-replay, medium-expert.
+# A sweep runs task by task, and within a task the algorithms in the order given: the cheap ones
+# first, so that each task's comparison with BC and IQL is whole as soon as its DTQL runs are.
 # A sweep exits non-zero when a run failed (diverged); the grid goes on and says so at the end.
 status=0
 for level in medium medium-replay medium-expert; do
   tasks=hopper-$level-v2,walker2d-$level-v2,halfcheetah-$level-v2
-  algos=dtql,iql,bc
-  [ $level = medium ] && algos=dtql,kl,iql,bc
+  algos=bc,iql,dtql
+  [ $level = medium ] && algos=bc,iql,dtql,kl
   dtql sweep --tasks "$tasks" --algos "$algos" --seeds 0-2 --out "$out" "${budget[@]}" $dry_run \
     || status=$?
 done

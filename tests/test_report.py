@@ -12,7 +12,7 @@ from dtql.cli import main
 from dtql.config import replace, to_dict
 from dtql.logger import RunLogger
 from dtql.presets import run_config
-from dtql.reports import format_cell, mean_stderr, write_report
+from dtql.reports import copy_summaries, find_runs, format_cell, mean_stderr, write_report
 
 
 def write_run(
@@ -182,3 +182,24 @@ def test_runs_read_back_their_critics_mean_q_and_each_task_gets_a_figure(runs, t
     write_report(runs, tmp_path / "r.md", tmp_path / "figures")
     figures = sorted(p.name for p in (tmp_path / "figures").glob("curves-*.png"))
     assert figures == ["curves-hopper-medium-v2.png", "curves-hopper-random-v2.png"]
+
+
+def test_copied_summaries_drop_the_runs_the_source_no_longer_has(tmp_path):
+    root, dest = tmp_path / "grid", tmp_path / "published"
+    for seed in (0, 1):
+        write_run(root, "hopper-medium-v2", "dtql", seed, 90.0, "finished")
+    assert copy_summaries(root, dest) == 2
+    (dest / "hopper-medium-v2" / "dtql" / "seed_1" / "notes.txt").write_text("mine")
+    shutil.rmtree(root / "hopper-medium-v2" / "dtql" / "seed_1")  # a sweep deleted the run
+    shutil.rmtree(root / "hopper-medium-v2" / "dtql" / "seed_0")
+    write_run(root, "walker2d-medium-v2", "bc", 0, 50.0, "finished")
+    assert copy_summaries(root, dest) == 1
+    left = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert left == [
+        "datasets.json",
+        "hopper-medium-v2/dtql/seed_1/notes.txt",  # not a summary: the user's file stays
+        *(f"walker2d-medium-v2/bc/seed_0/{f}" for f in ("config.json", "metrics.csv",
+                                                         "result.json")),
+    ]  # fmt: skip
+    assert not (dest / "hopper-medium-v2" / "dtql" / "seed_0").exists()
+    assert [r.task for r in find_runs(dest)] == ["walker2d-medium-v2"]

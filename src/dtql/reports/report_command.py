@@ -27,7 +27,8 @@ class ReportArgs:
     summaries: str | None = None
     """First copy what the report reads (each run's config.json, result.json, metrics.csv;
     sessions.jsonl; the datasets' fingerprints in datasets.json) to this folder, to publish:
-    `dtql report SUMMARIES` regenerates the same page without checkpoints or datasets."""
+    `dtql report SUMMARIES` regenerates the same page without checkpoints or datasets. Copies
+    of runs DIR no longer has are removed from it."""
 
 
 def run_report(args: ReportArgs) -> int:

@@ -139,7 +139,23 @@ def copy_summaries(root: Path, dest: Path) -> int:
         write_bytes_atomic(dest / SWEEP_SESSIONS_NAME, (root / SWEEP_SESSIONS_NAME).read_bytes())
     datasets = sorted({r.dataset for r in records if r.dataset})
     write_json_atomic(dest / DATASETS_NAME, {d: dataset_fingerprint(root, d) for d in datasets})
+    _drop_stale_summaries(dest, {r.run_dir.relative_to(root) for r in records})
     return len(records)
+
+
+def _drop_stale_summaries(dest: Path, kept: set[Path]) -> None:
+    """Remove DEST's copies of runs ROOT no longer has (a sweep deletes a run stopped before
+    its first checkpoint), so DEST reports what ROOT does. Only the summary files go, and a
+    folder only once empty: anything else a user keeps in DEST stays."""
+    for config in list(dest.rglob("config.json")):  # listed first: the loop removes folders
+        run_dir = config.parent
+        if run_dir.relative_to(dest) in kept:
+            continue
+        for name in SUMMARY_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        while run_dir != dest and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+            run_dir = run_dir.parent
 
 
 def dataset_fingerprint(root: Path, dataset: str) -> dict | None:

@@ -251,6 +251,17 @@ def test_kl_policy_loss_gradients_reach_only_the_generator_and_return_its_action
     np.testing.assert_allclose(metrics["policy/loss"], expected, rtol=1e-6)
 
 
+def test_kl_policy_loss_reports_the_share_of_generator_actions_outside_the_box():
+    agent, nets, states, _, diff_params, q_params, gen_params = _policy_problem("implicit")
+    for scale in (1.0, 50.0):  # 50x the weights: a generator far outside [-1, 1]
+        generator = jax.tree.map(lambda x, s=scale: s * x, gen_params)
+        _, (actions, metrics) = _kl_loss(agent, nets, states, generator, diff_params,
+                                         diff_params, q_params)  # fmt: skip
+        expected = float(np.mean(np.abs(np.asarray(actions)) > 1.0))
+        assert float(metrics["policy/outside_box"]) == pytest.approx(expected)
+    assert expected > 0.5
+
+
 def test_action_space_nll_matches_a_hand_computation():
     mean, log_std = jnp.array([[0.1, -0.2]]), jnp.array([[-1.0, 0.5]])
     actions = jnp.array([[0.5, -0.9]])

@@ -231,7 +231,14 @@ def kl_policy_loss(
     kl_loss = kl_regularization_loss(actions, real_denoised, fake_denoised)
     q_loss_term = q_term(q_apply, q_params, states, actions)
     loss = agent.alpha * kl_loss + q_loss_term
-    metrics = {"policy/loss": loss, "policy/kl_loss": kl_loss, "policy/q_term": q_loss_term}
+    metrics = {
+        "policy/loss": loss,
+        "policy/kl_loss": kl_loss,
+        "policy/q_term": q_loss_term,
+        # The generator is unsquashed (as released) and, with clamped denoisers, Eq. 12 pulls
+        # nothing back from outside the box: the share of action dims out there, to watch.
+        "policy/outside_box": jnp.mean(jnp.abs(actions) > max_action),
+    }
     return loss, (actions, metrics)
 
 

@@ -254,7 +254,7 @@ from dtql.sweeps.sweep_command import SessionRecord, SweepArgs
 args = SweepArgs(tasks="hopper-medium-v2", out=sys.argv[1], algos="bc", seeds="0-1")
 out = Path(sys.argv[1])
 runs = [PlannedRun(None, out / name, "new") for name in ("a", "b")]
-with SessionRecord(out, args, runs, every_s=0.05):
+with SessionRecord(out, args, runs, "processes (as asked)", every_s=0.05):
     (out / "a").mkdir()
     (out / "a" / "result.json").write_text('{"status": "finished"}')
     time.sleep(0.5)
@@ -277,6 +277,7 @@ def test_a_sweep_killed_without_warning_leaves_its_wall_time_and_runs_so_far(tmp
     assert sessions[0] == ended  # an earlier session's line is kept as it was
     last = sessions[1]
     assert last["status"] == "running" and last["finished_now"] == 1 and last["planned"] == 2
+    assert last["engine"] == "processes (as asked)"  # known from the start, not only at the end
     assert 0 < last["wall_s"] <= 30  # to its last heartbeat, one after the run finished
     table = "\n".join(sessions_table(sessions))
     assert "no end recorded (still running, or killed)" in table

@@ -66,6 +66,11 @@ def choose_mode(requested: Mode) -> tuple[str, str]:
     return "stacked", f"{backend}: one stacked program per group uses the device far better"
 
 
+def engine_for(mode: Mode, ray_address: str | None) -> tuple[str, str]:
+    """The engine `run_plan` uses and why: Ray where an address is given, else `choose_mode`."""
+    return ("ray", f"cluster {ray_address}") if ray_address else choose_mode(mode)
+
+
 def run_plan(
     runs: list[PlannedRun],
     *,
@@ -76,7 +81,7 @@ def run_plan(
     ray_address: str | None = None,
 ) -> ExecutionReport:
     """Train every new or stopped run of the plan; never stops at a failed run."""
-    mode_used, reason = ("ray", f"cluster {ray_address}") if ray_address else choose_mode(mode)
+    mode_used, reason = engine_for(mode, ray_address)
     report = ExecutionReport(mode_used, reason)
     report.skipped = [str(r.run_dir) for r in runs if r.status == "finished"]
     report.failed_before = [str(r.run_dir) for r in runs if r.status == "failed"]

@@ -22,7 +22,7 @@ from dtql.config import RunConfig
 from dtql.files import write_bytes_atomic
 from dtql.lock import FolderLock
 from dtql.logger import SWEEP_SESSIONS_NAME
-from dtql.sweeps.execute import ExecutionReport, run_plan
+from dtql.sweeps.execute import ExecutionReport, engine_for, run_plan
 from dtql.sweeps.grid import (
     PlannedRun,
     SweepError,
@@ -132,14 +132,16 @@ def sweep_grid(args: SweepArgs) -> ExecutionReport:
     with FolderLock(out, "grid"):  # one sweep per grid: two would resume each other's runs
         runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, out)
         print(f"sweep: {len(runs)} runs in {out}", flush=True)
-        with SessionRecord(out, args, runs) as session:
+        ray_address = (args.ray_address or "local") if args.ray else None
+        engine = "{} ({})".format(*engine_for(args.mode, ray_address))
+        with SessionRecord(out, args, runs, engine) as session:
             report = run_plan(
                 runs,
                 log_dir=out / "logs",
                 mode=args.mode,
                 workers=args.workers,
                 max_group=args.max_group,
-                ray_address=(args.ray_address or "local") if args.ray else None,
+                ray_address=ray_address,
             )
             session.end(report)
     return report
@@ -153,7 +155,9 @@ class SessionRecord:
     end (status "ended"): a sweep killed without warning, as a machine's session ends, still
     leaves its wall time to within ``every_s``. Written under the grid's lock."""
 
-    def __init__(self, out: Path, args: SweepArgs, runs: list[PlannedRun], every_s: float = 60):
+    def __init__(
+        self, out: Path, args: SweepArgs, runs: list[PlannedRun], engine: str, every_s: float = 60
+    ):
         self.path, self.runs, self.every_s = out / SWEEP_SESSIONS_NAME, runs, every_s
         self.started = time.time()
         finished_before = sum(r.status == "finished" for r in runs)
@@ -164,7 +168,7 @@ class SessionRecord:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "cpu_threads_usable": len(os.sched_getaffinity(0)),
-            "engine": "",
+            "engine": engine,  # the final line adds what the engine learnt while running
             "tasks": args.tasks,
             "algos": args.algos,
             "seeds": args.seeds,

@@ -235,8 +235,8 @@ def kl_policy_loss(
         "policy/loss": loss,
         "policy/kl_loss": kl_loss,
         "policy/q_term": q_loss_term,
-        # The generator is unsquashed (as released) and, with clamped denoisers, Eq. 12 pulls
-        # nothing back from outside the box: the share of action dims out there, to watch.
+        # The generator is unsquashed (as released); far outside the box both clamped
+        # denoisers give the bound, so Eq. 12 pulls it back little: the share out there.
         "policy/outside_box": jnp.mean(jnp.abs(actions) > max_action),
     }
     return loss, (actions, metrics)

@@ -97,6 +97,7 @@ def _bad_dims_file(path):
         (["train", "--dataset", "BAD_DIMS", "--steps", "1", "--pretrain-steps", "0"], "obs"),
         (["train", "--batch-size", "0", "--dataset", "BAD_DIMS"], "batch_size=0"),
         (["train", "--resume", "."], "config.json"),
+        (["train", "--resume", ".", "--seed", "3"], "no other flag but --steps"),
         (["eval", "."], "config.json"),
         (["data", "info", "nothing-here-v0"], "dataset not found"),
         (["data", "summary"], "usage: dtql data info"),

@@ -25,6 +25,7 @@ from dtql.evaluation import SUMMARY_KEYS
 from dtql.logger import read_metrics_csv
 from dtql.presets import preset
 from dtql.run.loop import RunSpec, run_group, run_training
+from dtql.run.resume import extend_run, read_run_config, write_run_config
 from dtql.run.schedule import next_boundary
 from dtql.run.setup import RunError, load_training_data, resolve_dataset, task_spaces
 from dtql.upgrade import upgrade_run_config
@@ -136,6 +137,51 @@ def test_resumed_run_logs_the_same_numbers_as_an_uninterrupted_one(
     full = without_timing(read_metrics_csv(finished_run / "metrics.csv"))
     resumed = without_timing(read_metrics_csv(tmp_path / "resumed" / "metrics.csv"))
     assert resumed == full
+
+
+def test_a_run_given_more_steps_on_resume_logs_the_same_numbers_as_one_started_that_long(
+    finished_run, hopper_hdf5, tmp_path
+):
+    out = tmp_path / "extended"
+    run_training(replace(small_config(hopper_hdf5, out), **{"learner.steps": 100}), progress=False)
+    first = json.loads((out / "result.json").read_text())
+    assert main(["train", "--resume", str(out), "--steps", "200"]) == 0
+    full = without_timing(read_metrics_csv(finished_run / "metrics.csv"))
+    assert without_timing(read_metrics_csv(out / "metrics.csv")) == full
+    assert json.loads((out / "result_step_200.json").read_text()) == first  # kept, not lost
+    result = json.loads((out / "result.json").read_text())
+    assert result["steps"] == 300 and result == {
+        **json.loads((finished_run / "result.json").read_text()),
+        "run_dir": str(out),
+    }
+    assert json.loads((out / "config.json").read_text())["learner"]["steps"] == 200
+
+
+def test_resuming_a_finished_run_keeps_its_result(finished_run, tmp_path):
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    kept = (run / "result.json").read_text()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert (run / "result.json").read_text() == kept
+    # Stopped after its last checkpoint, before its result: evaluated there, the same numbers.
+    (run / "result.json").unlink()
+    assert main(["train", "--resume", str(run)]) == 0
+    result = json.loads((run / "result.json").read_text())
+    assert result == {**json.loads(kept), "run_dir": str(run)}
+
+
+def test_a_resumed_run_cannot_be_shortened_or_extended_past_its_learning_rate_cosine(tmp_path):
+    cfg = replace(preset("hopper-medium-v2"), **{"learner.steps": 100})
+    write_run_config(tmp_path, cfg)
+    with pytest.raises(RunError, match="learner.steps is 100; --steps 50 would shorten"):
+        extend_run(tmp_path, 50)
+    write_run_config(
+        tmp_path,
+        replace(cfg, **{"learner.agent.lr_decay": True, "learner.agent.lr_decay_steps": None}),
+    )
+    with pytest.raises(RunError, match="lr_decay_steps is null"):
+        extend_run(tmp_path, 200)
+    assert read_run_config(tmp_path).learner.steps == 100  # unchanged
 
 
 def test_a_truncated_newest_checkpoint_resumes_from_the_one_before_it(

@@ -22,7 +22,7 @@ from dtql.envs.registry import get_task
 from dtql.presets import run_config
 from dtql.run.acting import evaluate_act_fn, evaluation_key, make_act_fn
 from dtql.run.loop import run_training
-from dtql.run.resume import read_run_config, restore_state
+from dtql.run.resume import extend_run, read_run_config, restore_state
 from dtql.run.setup import check_config, default_run_dir, task_spaces
 from dtql.sweeps.execute import ExecutionReport
 
@@ -98,8 +98,11 @@ def train_config(cfg: RunConfig, progress: bool = True) -> TrainedRun:
     return TrainedRun(Path(result["run_dir"]), result)
 
 
-def resume(run_dir: str | Path, progress: bool = True) -> TrainedRun:
-    """Continue a stopped run from its newest valid checkpoint (`dtql train --resume`)."""
+def resume(run_dir: str | Path, progress: bool = True, steps: int | None = None) -> TrainedRun:
+    """Continue a stopped run from its newest valid checkpoint (`dtql train --resume`); with
+    ``steps``, a longer main phase than the run was started with (`--steps`, `extend_run`)."""
+    if steps is not None:
+        extend_run(Path(run_dir), steps)
     result = run_training(RunConfig(), resume_dir=str(run_dir), progress=progress)
     return TrainedRun(Path(result["run_dir"]), result)
 

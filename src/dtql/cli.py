@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from dtql.config import Algo, LearnerConfig, RunConfig, to_dict
+from dtql.config import Algo, LearnerConfig, RunConfig, replace, to_dict
 
 USAGE = """usage: dtql {train,eval,sweep,report,presets,data,toy,collect,bench,export} ...
 
@@ -58,8 +58,9 @@ class TrainArgs:
 
     config: Annotated[RunConfig, tyro.conf.arg(name="")]
     resume: str | None = None
-    """Continue the run in this folder from its newest valid checkpoint (no other flags: the
-    run's config.json is used)."""
+    """Continue the run in this folder from its newest valid checkpoint (the run's config.json
+    is used; the one other flag it takes is --steps, a longer main phase, also for a finished
+    run)."""
     seeds: str | None = None
     """Train the config once per seed (0-4 or 0,3,7), each in OUT/seed_<k>."""
     stack: Literal["auto", "stacked", "processes"] = "auto"
@@ -75,8 +76,12 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
         print(f"note: {choice.task} has no Table 4 preset; using the default hyperparameters")
     default = TrainArgs(config=run_config(choice.task, choice.algo))
     args = tyro.cli(TrainArgs, default=default, args=argv, prog="dtql train")
-    if args.resume is not None and (args.config != default.config or args.seeds is not None):
-        raise CommandError("--resume RUN_DIR takes no other flags: the run's config.json is used")
+    if args.resume is not None:
+        default_steps = replace(args.config, **{"learner.steps": default.config.learner.steps})
+        if default_steps != default.config or args.seeds is not None:
+            raise CommandError(
+                "--resume RUN_DIR takes no other flag but --steps: the run's config.json is used"
+            )
     if args.seeds is not None and args.config.seed != default.config.seed:
         raise CommandError("--seeds takes no --seed (each run gets one of the seeds)")
     return args
@@ -90,7 +95,8 @@ def cmd_train(argv: list[str]) -> int:
     if args.seeds is not None:
         return train_seeds(args.config, args.seeds, args.stack)
     if args.resume is not None:
-        run = resume(args.resume)
+        given = any(arg == "--steps" or arg.startswith("--steps=") for arg in argv)
+        run = resume(args.resume, steps=args.config.learner.steps if given else None)
     else:
         print("config:", json.dumps(to_dict(args.config)))
         run = train_config(args.config)

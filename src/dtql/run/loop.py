@@ -26,6 +26,7 @@ from dtql.run.program import (
     drop_diverged,
     evaluate_log_checkpoint,
     finish,
+    finish_resumed_at_end,
     interrupted,
     open_program,
     postfix,
@@ -140,6 +141,8 @@ def _train_group(
         resumed = specs[0].resume_dir is not None
         program = open_program(stack, opened, cfgs, stacked, resumed)
         total = program.learner.total_steps
+        if program.step >= total:  # resumed at its end: keep (or complete) its result
+            return finish_resumed_at_end(program)
         bar = stack.enter_context(
             tqdm(
                 total=total,

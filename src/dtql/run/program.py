@@ -4,6 +4,7 @@ drop a run that diverged, start the main phase, evaluate, log and checkpoint, an
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -43,6 +44,7 @@ from dtql.run.resume import (
 from dtql.run.schedule import is_checkpoint_step, is_eval_step
 from dtql.run.setup import RunError, Spaces
 from dtql.run.stopping import RunInterrupted, first_non_finite
+from dtql.upgrade import upgrade_result
 
 
 @dataclass
@@ -289,6 +291,30 @@ def finish(program: Program) -> list[dict]:
         member.result = {**member.result, **member.last_summary, "status": "finished"}
         write_json_atomic(member.run_dir / RESULT_NAME, member.result)
     return [member.result for member in program.members]
+
+
+def finish_resumed_at_end(program: Program) -> list[dict]:
+    """Runs resumed at their last step, with nothing left to train: a finished run's
+    result.json stays as it is (its score included); a run stopped between its last checkpoint
+    and its result.json is evaluated at that step, as the loop would have, and finished."""
+    stored = [_finished_result(member.run_dir) for member in program.members]
+    if all(result is not None for result in stored):
+        return stored
+    members = [program.members[i] for i in program.active]
+    evaluations = _evaluate(
+        program.algo, program.state, members, program.stacked, program.first, program.step
+    )
+    for member, evaluation in zip(members, evaluations, strict=True):
+        member.last_summary = evaluation.summary()
+    return finish(program)
+
+
+def _finished_result(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / RESULT_NAME
+    if not path.is_file():
+        return None
+    result = upgrade_result(json.loads(path.read_text()))
+    return result if result.get("status") == "finished" else None
 
 
 def _evaluate(

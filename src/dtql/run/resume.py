@@ -18,8 +18,9 @@ from dtql.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from dtql.config import RunConfig, from_dict, to_dict
+from dtql.config import RunConfig, from_dict, replace, to_dict
 from dtql.files import write_json_atomic
+from dtql.lock import FolderLock
 from dtql.run.setup import RunError, Spaces
 from dtql.upgrade import upgrade_run_config
 
@@ -41,6 +42,34 @@ def read_run_config(run_dir: Path) -> RunConfig:
         return from_dict(RunConfig, upgrade_run_config(json.loads(path.read_text())))
     except (ValueError, TypeError) as err:
         raise RunError(f"{path}: not a dtql run config ({err})") from err
+
+
+def extend_run(run_dir: Path, steps: int) -> None:
+    """Make a run's main phase ``steps`` long before it resumes (`dtql train --resume RUN
+    --steps N`): its config.json says the new length, and a finished run's result.json is kept
+    as result_step_<its end>.json. The steps already taken stay as they were, so the run goes on
+    as one started with ``steps`` would; on CPU with the same numbers, when its old end falls on
+    a step where both end a chunk (a multiple of log_every, eval_every and checkpoint_every)."""
+    cfg = read_run_config(run_dir)
+    path, now = run_dir / CONFIG_NAME, cfg.learner.steps
+    if steps < now:
+        raise RunError(
+            f"{path}: learner.steps is {now}; --steps {steps} would shorten the run (expected "
+            f"{now} or more)"
+        )
+    agent = cfg.learner.agent
+    if steps > now and agent.lr_decay and agent.lr_decay_steps is None:
+        # The cosine then spans the run's own steps and has reached 0 at its end.
+        raise RunError(
+            f"{path}: learner.agent.lr_decay_steps is null, so the learning rate's cosine spans "
+            f"the run's {now} steps; a longer run would change the rate of the steps already "
+            "taken (expected a run whose lr_decay_steps is set, as every preset's is)"
+        )
+    with FolderLock(run_dir, "run"):  # not while another process trains it
+        result = run_dir / RESULT_NAME
+        if steps > now and result.exists():
+            result.replace(run_dir / f"result_step_{cfg.learner.total_steps}.json")
+        write_run_config(run_dir, replace(cfg, **{"learner.steps": steps}))
 
 
 def save_run_checkpoint(

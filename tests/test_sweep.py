@@ -118,6 +118,32 @@ def test_a_rerun_with_another_config_refuses_to_mix_runs(tmp_path):
         plan_grid(["hopper-medium-v2"], ["bc"], [0], ["steps=30", *same], tmp_path)
 
 
+def test_extend_gives_a_grid_s_shorter_runs_its_longer_main_phase(tmp_path, capsys):
+    cfg = run_config("hopper-medium-v2", "bc")
+    out = tmp_path / "hopper-medium-v2" / "bc" / "seed_0"
+    small = replace(cfg, out=str(out), eval_every=0, eval_episodes=1, num_eval_envs=1)
+    run_training(replace(small, **{"learner.steps": 20}), progress=False)
+    first = (out / "result.json").read_text()
+    same = ["eval-every=0", "eval-episodes=1", "num-eval-envs=1"]
+    grid = ["hopper-medium-v2"], ["bc"], [0]
+    with pytest.raises(SweepError, match="--extend gives it this grid's longer main phase"):
+        plan_grid(*grid, ["steps=30", *same], tmp_path)
+    with pytest.raises(SweepError, match=r"num_eval_envs \(1 there, 10 here\)"):
+        plan_grid(*grid, ["steps=30", "eval-every=0", "eval-episodes=1"], tmp_path, extend=True)
+    # A dry run says what it would do and changes nothing.
+    (looked,) = plan_grid(*grid, ["steps=30", *same], tmp_path, clean=False, extend=True)
+    assert (looked.status, looked.start_step) == ("extend", 20)
+    assert (out / "result.json").read_text() == first
+    argv = ["sweep", "--tasks", "hopper-medium-v2", "--algos", "bc", "--out", str(tmp_path)]
+    argv += ["--set", "steps=30", *same, "--extend"]
+    assert main(argv) == 0
+    assert "1 finished now, 0 finished before" in capsys.readouterr().out
+    assert (out / "result_step_20.json").read_text() == first
+    assert json.loads((out / "result.json").read_text())["steps"] == 30
+    assert [r["step"] for r in read_metrics_csv(out / "metrics.csv")][-1] == 30
+    assert plan_grid(*grid, ["steps=30", *same], tmp_path)[0].status == "finished"
+
+
 def stop_a_run(run_dir: Path) -> list[dict]:
     """Leave a finished run as a sweep killed after its step-50 checkpoint would; its rows."""
     (run_dir / "result.json").unlink()

@@ -51,6 +51,17 @@ def extend_run(run_dir: Path, steps: int) -> None:
     as one started with ``steps`` would; on CPU with the same numbers, when its old end falls on
     a step where both end a chunk (a multiple of log_every, eval_every and checkpoint_every)."""
     cfg = read_run_config(run_dir)
+    check_extension(run_dir, cfg, steps)
+    with FolderLock(run_dir, "run"):  # not while another process trains it
+        result = run_dir / RESULT_NAME
+        if steps > cfg.learner.steps and result.exists():
+            result.replace(run_dir / f"result_step_{cfg.learner.total_steps}.json")
+        write_run_config(run_dir, replace(cfg, **{"learner.steps": steps}))
+
+
+def check_extension(run_dir: Path, cfg: RunConfig, steps: int) -> None:
+    """Raise RunError unless the run in ``run_dir`` (config ``cfg``) can go on to ``steps``
+    main-phase steps: no fewer than it has, and a learning rate that does not depend on them."""
     path, now = run_dir / CONFIG_NAME, cfg.learner.steps
     if steps < now:
         raise RunError(
@@ -65,11 +76,6 @@ def extend_run(run_dir: Path, steps: int) -> None:
             f"the run's {now} steps; a longer run would change the rate of the steps already "
             "taken (expected a run whose lr_decay_steps is set, as every preset's is)"
         )
-    with FolderLock(run_dir, "run"):  # not while another process trains it
-        result = run_dir / RESULT_NAME
-        if steps > now and result.exists():
-            result.replace(run_dir / f"result_step_{cfg.learner.total_steps}.json")
-        write_run_config(run_dir, replace(cfg, **{"learner.steps": steps}))
 
 
 def save_run_checkpoint(

@@ -3,7 +3,9 @@ can be trained together in one stacked program.
 
 A run's folder is ``OUT/<task>/<algo>/seed_<k>``. On a rerun of the same command a finished run
 is skipped, a failed one is kept as failed (the report shows it), a stopped one resumes from its
-checkpoint, and one stopped before its first checkpoint starts again.
+checkpoint, and one stopped before its first checkpoint starts again. With ``extend``, a run whose
+config differs from the grid's only by fewer main-phase steps is given the grid's (finished or
+stopped, it goes on from its newest checkpoint: ``extend_run``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,16 @@ from dtql.checkpoint import latest_checkpoint
 from dtql.config import LEARNER_FIELDS, RunConfig, replace, to_dict
 from dtql.presets import run_config
 from dtql.run.group import group_key
-from dtql.run.resume import CONFIG_NAME, RESULT_NAME, read_run_config
+from dtql.run.resume import (
+    CONFIG_NAME,
+    RESULT_NAME,
+    check_extension,
+    extend_run,
+    read_run_config,
+)
 from dtql.run.setup import resolve_dataset
 
-Status = Literal["new", "resume", "finished", "failed"]
+Status = Literal["new", "resume", "finished", "failed", "extend"]
 
 
 class SweepError(ValueError):
@@ -133,6 +141,7 @@ def plan_grid(
     sets: list[str],
     out: Path,
     clean: bool = True,
+    extend: bool = False,
 ) -> list[PlannedRun]:
     """Every (task, algo, variant, seed) of the grid, each in its folder under ``out``:
     ``out/<task>/<algo>[@key=value...]/seed_<k>``. ``clean=False`` only looks (see
@@ -145,27 +154,39 @@ def plan_grid(
                 for seed in seeds:
                     run_dir = out / task / f"{algo}{label}" / f"seed_{seed}"
                     cfgs.append(dataclasses.replace(base, seed=seed, out=str(run_dir)))
-    return plan_runs(cfgs, clean)
+    return plan_runs(cfgs, clean, extend)
 
 
-def plan_runs(cfgs: list[RunConfig], clean: bool = True) -> list[PlannedRun]:
+def plan_runs(cfgs: list[RunConfig], clean: bool = True, extend: bool = False) -> list[PlannedRun]:
     """Each config's folder (``cfg.out``) and what to do with it. A folder stopped before its
-    first checkpoint holds nothing to keep: it is deleted to start afresh, unless ``clean`` is
-    False (a dry run, which changes nothing)."""
-    return [_planned(dataclasses.replace(c, dataset=resolve_dataset(c)), clean) for c in cfgs]
+    first checkpoint holds nothing to keep: it is deleted to start afresh, and with ``extend``
+    a shorter run's config is given the grid's steps (so it resumes), unless ``clean`` is False
+    (a dry run, which changes nothing and calls such a run "extend")."""
+    planned = [dataclasses.replace(c, dataset=resolve_dataset(c)) for c in cfgs]
+    looked = [_planned(cfg, False, extend) for cfg in planned]  # refuse before changing any
+    return [_planned(cfg, True, extend) for cfg in planned] if clean else looked
 
 
-def _planned(cfg: RunConfig, clean: bool) -> PlannedRun:
+def _planned(cfg: RunConfig, clean: bool, extend: bool) -> PlannedRun:
     run_dir = Path(cfg.out)
     if not (run_dir / CONFIG_NAME).exists():
         return PlannedRun(cfg, run_dir, "new")
     stored = read_run_config(run_dir)
     if to_dict(stored) != to_dict(cfg):
-        differs = _first_difference(to_dict(stored), to_dict(cfg))
-        raise SweepError(
-            f"{run_dir / CONFIG_NAME}: holds a run whose {differs} differs from this grid's; "
-            "use another --out, or delete the folder to run it again"
-        )
+        shorter = _only_shorter(stored, cfg)
+        if not (extend and shorter):
+            differs = _first_difference(to_dict(stored), to_dict(cfg))
+            hint = " (--extend gives it this grid's longer main phase)" if shorter else ""
+            raise SweepError(
+                f"{run_dir / CONFIG_NAME}: holds a run whose {differs} differs from this "
+                f"grid's{hint}; use another --out, or delete the folder to run it again"
+            )
+        check_extension(run_dir, stored, cfg.learner.steps)
+        checkpoint = latest_checkpoint(run_dir)
+        if result_status(run_dir) != "failed" and checkpoint is not None:
+            if not clean:
+                return PlannedRun(cfg, run_dir, "extend", _checkpoint_step(checkpoint))
+            extend_run(run_dir, cfg.learner.steps)  # now a stopped run of this grid's config
     status = result_status(run_dir)
     if status in ("finished", "failed"):
         return PlannedRun(cfg, run_dir, status)
@@ -174,8 +195,18 @@ def _planned(cfg: RunConfig, clean: bool) -> PlannedRun:
         if clean:
             shutil.rmtree(run_dir)
         return PlannedRun(cfg, run_dir, "new")
-    step = int(re.fullmatch(r"step_(\d+)\.safetensors", checkpoint.name)[1])
-    return PlannedRun(cfg, run_dir, "resume", step)
+    return PlannedRun(cfg, run_dir, "resume", _checkpoint_step(checkpoint))
+
+
+def _checkpoint_step(checkpoint: Path) -> int:
+    return int(re.fullmatch(r"step_(\d+)\.safetensors", checkpoint.name)[1])
+
+
+def _only_shorter(stored: RunConfig, planned: RunConfig) -> bool:
+    """Whether a run's stored config is the planned one with fewer main-phase steps."""
+    steps = planned.learner.steps
+    longer = replace(stored, **{"learner.steps": steps})
+    return stored.learner.steps < steps and to_dict(longer) == to_dict(planned)
 
 
 def result_status(run_dir: Path) -> str | None:

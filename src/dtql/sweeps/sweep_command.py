@@ -75,7 +75,13 @@ class SweepArgs:
     """With --ray: the address of the Ray cluster to join (default: start a local instance)."""
     dry_run: bool = False
     """Print what the grid holds and would do (each run finished, failed, to resume from its
-    step, or new) and exit; changes nothing, and works while another sweep runs the grid."""
+    step, to extend, or new) and exit; changes nothing, and works while another sweep runs the
+    grid."""
+    extend: bool = False
+    """Give the runs already in OUT whose config differs from the grid's only by fewer
+    main-phase steps the grid's --set steps=N: finished or stopped, each goes on from its newest
+    checkpoint (`dtql train --resume RUN --steps N`; a finished run's result.json is kept as
+    result_step_<end>.json). Without it such a folder is refused."""
 
 
 def _split(flag: str, text: str) -> list[str]:
@@ -100,15 +106,21 @@ def run_sweep(args: SweepArgs) -> int:
 def grid_status(args: SweepArgs) -> list[str]:
     """A line per run of the grid with its state, then the counts (`dtql sweep --dry-run`)."""
     tasks, algos = _check_grid(args)
-    runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, Path(args.out), False)
+    seeds, out = parse_seeds(args.seeds), Path(args.out)
+    runs = plan_grid(tasks, algos, seeds, args.overrides, out, False, args.extend)
     lines = []
     for run in runs:
-        step = f" from step {run.start_step} (or running now)" if run.status == "resume" else ""
+        step = {
+            "resume": f" from step {run.start_step} (or running now)",
+            "extend": f" from step {run.start_step} to {run.cfg.learner.total_steps}",
+        }.get(run.status, "")
         lines.append(f"{run.status:8s} {run.run_dir}{step}")
     counts = {s: sum(r.status == s for r in runs) for s in ("finished", "failed", "resume", "new")}
+    extended = sum(r.status == "extend" for r in runs)
     lines.append(
         f"{len(runs)} runs: {counts['finished']} finished, {counts['failed']} failed, "
         f"{counts['resume']} to resume, {counts['new']} new"
+        + (f", {extended} to extend" if extended else "")
     )
     return lines
 
@@ -130,7 +142,8 @@ def sweep_grid(args: SweepArgs) -> ExecutionReport:
     out = Path(args.out)
     tasks, algos = _check_grid(args)
     with FolderLock(out, "grid"):  # one sweep per grid: two would resume each other's runs
-        runs = plan_grid(tasks, algos, parse_seeds(args.seeds), args.overrides, out)
+        seeds = parse_seeds(args.seeds)
+        runs = plan_grid(tasks, algos, seeds, args.overrides, out, extend=args.extend)
         print(f"sweep: {len(runs)} runs in {out}", flush=True)
         ray_address = (args.ray_address or "local") if args.ray else None
         engine = "{} ({})".format(*engine_for(args.mode, ray_address))

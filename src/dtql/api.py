@@ -196,8 +196,10 @@ def sweep(
     max_group: int = 0,
     ray: bool = False,
     ray_address: str | None = None,
+    extend: bool = False,
 ) -> ExecutionReport:
-    """A grid as `dtql sweep` runs it (``sets``: its --set items); what became of each run."""
+    """A grid as `dtql sweep` runs it (``sets``: its --set items; ``extend``: its --extend);
+    what became of each run."""
     from dtql.sweeps.sweep_command import SweepArgs, sweep_grid
 
     args = SweepArgs(
@@ -211,6 +213,7 @@ def sweep(
         max_group=max_group,
         ray=ray,
         ray_address=ray_address,
+        extend=extend,
     )
     return sweep_grid(args)
 

@@ -314,7 +314,8 @@ def _finished_result(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     result = upgrade_result(json.loads(path.read_text()))
-    return result if result.get("status") == "finished" else None
+    # An old result.json has no status: it was written only by a run that finished.
+    return result if result.get("status", "finished") == "finished" else None
 
 
 def _evaluate(

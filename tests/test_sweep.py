@@ -136,6 +136,9 @@ def test_extend_gives_a_grid_s_shorter_runs_its_longer_main_phase(tmp_path, caps
     assert (out / "result.json").read_text() == first
     argv = ["sweep", "--tasks", "hopper-medium-v2", "--algos", "bc", "--out", str(tmp_path)]
     argv += ["--set", "steps=30", *same, "--extend"]
+    assert main([*argv, "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert f"extend   {out} from step 20 to 30" in printed and ", 1 to extend" in printed
     assert main(argv) == 0
     assert "1 finished now, 0 finished before" in capsys.readouterr().out
     assert (out / "result_step_20.json").read_text() == first

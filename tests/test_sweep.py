@@ -3,6 +3,7 @@ datasets, run as pinned processes and through a local Ray instance; a rerun skip
 and resumes stopped ones; a diverging run is recorded as failed while the others finish."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +146,9 @@ def test_extend_gives_a_grid_s_shorter_runs_its_longer_main_phase(tmp_path, caps
     assert json.loads((out / "result.json").read_text())["steps"] == 30
     assert [r["step"] for r in read_metrics_csv(out / "metrics.csv")][-1] == 30
     assert plan_grid(*grid, ["steps=30", *same], tmp_path)[0].status == "finished"
+    # A grid copied elsewhere is the same grid there (its configs' out names the first place).
+    shutil.copytree(tmp_path / "hopper-medium-v2", tmp_path / "copy" / "hopper-medium-v2")
+    assert plan_grid(*grid, ["steps=30", *same], tmp_path / "copy")[0].status == "finished"
 
 
 def stop_a_run(run_dir: Path) -> list[dict]:

@@ -171,7 +171,8 @@ def _planned(cfg: RunConfig, clean: bool, extend: bool) -> PlannedRun:
     run_dir = Path(cfg.out)
     if not (run_dir / CONFIG_NAME).exists():
         return PlannedRun(cfg, run_dir, "new")
-    stored = read_run_config(run_dir)
+    # Where a run was made (its config's out) does not matter: a grid copied elsewhere is kept.
+    stored = dataclasses.replace(read_run_config(run_dir), out=cfg.out)
     if to_dict(stored) != to_dict(cfg):
         shorter = _only_shorter(stored, cfg)
         if not (extend and shorter):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from dtql.checkpoint import latest_checkpoint
+from dtql.checkpoint import checkpoints_by_step
 from dtql.config import LEARNER_FIELDS, RunConfig, replace, to_dict
 from dtql.presets import run_config
 from dtql.run.group import group_key
@@ -183,24 +183,24 @@ def _planned(cfg: RunConfig, clean: bool, extend: bool) -> PlannedRun:
                 f"grid's{hint}; use another --out, or delete the folder to run it again"
             )
         check_extension(run_dir, stored, cfg.learner.steps)
-        checkpoint = latest_checkpoint(run_dir)
-        if result_status(run_dir) != "failed" and checkpoint is not None:
+        step = _newest_checkpoint_step(run_dir)
+        if result_status(run_dir) != "failed" and step is not None:
             if not clean:
-                return PlannedRun(cfg, run_dir, "extend", _checkpoint_step(checkpoint))
+                return PlannedRun(cfg, run_dir, "extend", step)
             extend_run(run_dir, cfg.learner.steps)  # now a stopped run of this grid's config
     status = result_status(run_dir)
     if status in ("finished", "failed"):
         return PlannedRun(cfg, run_dir, status)
-    checkpoint = latest_checkpoint(run_dir)
-    if checkpoint is None:  # stopped before its first checkpoint: nothing to keep
+    step = _newest_checkpoint_step(run_dir)
+    if step is None:  # stopped before its first checkpoint: nothing to keep
         if clean:
             shutil.rmtree(run_dir)
         return PlannedRun(cfg, run_dir, "new")
-    return PlannedRun(cfg, run_dir, "resume", _checkpoint_step(checkpoint))
+    return PlannedRun(cfg, run_dir, "resume", step)
 
 
-def _checkpoint_step(checkpoint: Path) -> int:
-    return int(re.fullmatch(r"step_(\d+)\.safetensors", checkpoint.name)[1])
+def _newest_checkpoint_step(run_dir: Path) -> int | None:
+    return next(iter(checkpoints_by_step(run_dir)), None)
 
 
 def _only_shorter(stored: RunConfig, planned: RunConfig) -> bool:

@@ -81,7 +81,7 @@ def test_report_table_averages_paper_numbers_and_problem_runs(runs, tmp_path):
     assert "| hopper-medium-v2 | 24.4 ± 17.2 (n=4) | 31.5 ± 1.5 (n=2, 1 failed) |" in text
     assert (
         "- **DTQL above BC on medium and medium-replay (Table 1)**: does not hold on any of "
-        "the 1 tasks measured" in text
+        "the 1 task measured" in text
     )
     assert "  - hopper-medium-v2: dtql 24.4 ± 17.2 (n=4) below bc 31.5 ± 1.5 (n=2)\n" in text
     assert "on the locomotion average (Table 1)**: not measured (no task with fin" in text
@@ -134,7 +134,7 @@ def test_claims_are_judged_on_the_last_evaluations_with_the_datas_fingerprint(tm
     assert "(Table 1)**: holds on every task measured (1)" in claims
     assert "  - hopper-medium-v2: dtql 63.8 ± 3.8 (n=2) above bc 39.0 ± 1.5 (n=2), clear" in claims
     assert (
-        "locomotion average (Table 1)**: holds on the average over 1 tasks: dtql 63.8, iql"
+        "locomotion average (Table 1)**: holds on the average over 1 task: dtql 63.8, iql"
         in claims
     )
     assert "KL distillation on medium (Table 5)**: holds on every task measured (1)" in claims

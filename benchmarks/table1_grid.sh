@@ -33,6 +33,8 @@ budget=(--set eval-every=10000 checkpoint-every=10000
 # A sweep runs task by task, and within a task the algorithms in the order given: the cheap ones
 # first, so that each task's comparison with BC and IQL is whole as soon as its DTQL runs are.
 # A sweep exits non-zero when a run failed (diverged); the grid goes on and says so at the end.
+# A sweep stopped by Ctrl-C or SIGTERM exits 130 (checkpoints saved): then the grid stops too,
+# rather than starting the next level.
 status=0
 for level in medium medium-replay medium-expert; do
   tasks=hopper-$level-v2,walker2d-$level-v2,halfcheetah-$level-v2
@@ -40,5 +42,6 @@ for level in medium medium-replay medium-expert; do
   [ $level = medium ] && algos=bc,iql,dtql,kl
   dtql sweep --tasks "$tasks" --algos "$algos" --seeds 0-2 --out "$out" "${budget[@]}" $dry_run \
     || status=$?
+  [ $status -eq 130 ] && exit 130
 done
 exit $status

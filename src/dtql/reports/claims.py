@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dtql.reports.runs import LAST_EVALS, RunRecord
-from dtql.reports.tables import by_cell, final_scores, format_cell, mean_stderr
+from dtql.reports.tables import by_cell, final_scores, format_cell, mean_stderr, task_count
 
 
 @dataclass(frozen=True)
@@ -77,19 +77,15 @@ def _verdict(claim: Claim, measured: list[tuple[str, list[float], list[float]]])
         second = float(np.mean([np.mean(s) for _, _, s in measured]))
         held = "holds" if first >= second else "does not hold"
         return (
-            f"{held} on the average over {_tasks(len(measured))}: {claim.first} {first:.1f}, "
+            f"{held} on the average over {task_count(len(measured))}: {claim.first} {first:.1f}, "
             f"{claim.second} {second:.1f}"
         )
     holds, total = sum(np.mean(f) > np.mean(s) for _, f, s in measured), len(measured)
     if holds == total:
         return f"holds on every task measured ({total})"
     if holds == 0:
-        return f"does not hold on any of the {_tasks(total)} measured"
-    return f"holds on {holds} of the {_tasks(total)} measured only"
-
-
-def _tasks(count: int) -> str:
-    return f"{count} task" if count == 1 else f"{count} tasks"
+        return f"does not hold on any of the {task_count(total)} measured"
+    return f"holds on {holds} of the {task_count(total)} measured only"
 
 
 def _comparison(claim: Claim, first: list[float], second: list[float]) -> str:

@@ -90,8 +90,7 @@ def score_table(records: list[RunRecord], last: bool = False) -> list[str]:
         rows.append(row)
     for family in sorted({_family(t) for t in tasks}):
         family_tasks = [t for t in tasks if _family(t) == family]
-        count = f"{len(family_tasks)} task{'s' if len(family_tasks) != 1 else ''}"
-        row = [f"**{family} average** ({count})"]
+        row = [f"**{family} average** ({task_count(len(family_tasks))})"]
         for algo in algos:
             means = [final_scores(cells.get((t, algo), []), last) for t in family_tasks]
             complete = all(means)
@@ -213,3 +212,8 @@ def sessions_table(sessions: list[dict]) -> list[str]:
     total = sum(s["wall_s"] for s in sessions)
     rows.append(["total", "", "", "", f"{total / 3600:.2f} h"])
     return _table(["started (UTC)", "where", "grid", "runs", "wall time"], rows)
+
+
+def task_count(count: int) -> str:
+    """'1 task', '3 tasks': the count the tables and the claims print."""
+    return f"{count} task" if count == 1 else f"{count} tasks"

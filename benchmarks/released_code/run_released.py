@@ -21,7 +21,8 @@ T_max = 1M either way, as dtql's presets do).
       --seed 0 --steps 100000 --eval-every 10000 --out runs/released
 Evaluations go to OUT/<task>/<run name>/progress.csv (the released logger's file); the script
 prints each as a normalized score (x 100) and writes OUT/<task>/seed_<k>.json with them;
-`side_by_side.py` (beside this file) sets them beside dtql's runs of the same task, step for step.
+`side_by_side.py` (beside this file) sets a run's progress.csv beside dtql's runs of the same
+task, step for step.
 The released code is fetched separately and never copied into this repository.
 """
 

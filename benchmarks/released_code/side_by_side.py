@@ -2,77 +2,97 @@
 
     python benchmarks/released_code/side_by_side.py \
       --ours GRID/halfcheetah-medium-v2/dtql/seed_0 GRID/halfcheetah-medium-v2/dtql/seed_1 \
-      --released RELEASED_OUT/halfcheetah-medium-v2/seed_0.json [--figure side_by_side.png]
+      --released RELEASED_OUT/halfcheetah-medium-v2/*seed=0*/progress.csv [--figure FIG.png]
 
---ours takes dtql run folders; --released takes the seed_<k>.json files `run_released.py` writes
-at the end of a run, or the released logger's progress.csv of a run still going. Both sides are
-put on main-phase steps (dtql's logged step minus its pretraining steps), so a row compares the
-two after the same number of updates. Prints a markdown table of the normalized scores, then each
-side's mean of each run's last three evaluations (the field's reading, as `dtql report` gives it)
-up to the last step every run of both sides has reached, so that neither side is read later in
-training than the other.
+--ours takes dtql run folders; --released takes the progress.csv the released code's logger
+writes into each of its run folders (OUT/<task>/<run name>/, finished or still going). Both
+sides are put on main-phase steps (dtql's logged step minus its pretraining steps), so a row
+compares the two after the same number of updates. Prints a markdown table of the normalized
+scores, then each side's mean of each run's last three evaluations (the field's reading, as
+`dtql report` gives it) up to the last step every run of both sides has reached, so that neither
+side is read later in training than the other, and the trust-region loss (Eq. 4) each logged at
+those steps.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from dtql.logger import CSV_NAME, read_metrics_csv
 from dtql.reports.runs import LAST_EVALS, mean_of_last, read_run
 from dtql.reports.tables import format_cell
 
-Curve = dict[int, float]  # main-phase step -> normalized score (x 100)
+Curve = dict[int, float]  # main-phase step -> value
 
 
-def released_curve(path: Path) -> tuple[str, int, Curve]:
-    """(label, pretraining steps, curve) of one released run: its seed json or progress.csv."""
-    if path.suffix == ".json":
-        result = json.loads(path.read_text())
-        curve = {int(step): float(score) for step, score in result["evaluations"].items()}
-        return f"released seed {result['seed']}", int(result["pretrain_steps"]), curve
+@dataclass(frozen=True)
+class Run:
+    label: str
+    pretrain_steps: int
+    score: Curve  # normalized score (x 100)
+    tr_loss: Curve  # the trust-region loss (Eq. 4) the policy saw at that step
+
+
+def released_run(path: Path) -> Run:
+    """One released run from the progress.csv its logger writes (finished or still going)."""
+    if path.name != "progress.csv":
+        raise ValueError(f"{path}: expected the released logger's progress.csv")
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
-    if not rows or "Average Episodic N-Reward" not in rows[0]:
-        raise ValueError(
-            f"{path}: expected the released logger's progress.csv "
-            "(column 'Average Episodic N-Reward')"
-        )
+    columns = ("Trained Epochs", "Average Episodic N-Reward", "Distill Loss")
+    if not rows or any(column not in rows[0] for column in columns):
+        raise ValueError(f"{path}: expected the released logger's progress.csv (columns {columns})")
     # As run_released.py reads it: 'Trained Epochs' k is logged after update (k + 1) * 1000.
-    score = "Average Episodic N-Reward"
-    curve = {
-        (int(float(row["Trained Epochs"])) + 1) * 1000: 100 * float(row[score]) for row in rows
-    }
-    seed = path.parent.name.split("seed=")[-1].split("|")[0]  # the released run folder's name
-    return f"released seed {seed} (running)", -1, curve
+    steps = [(int(float(row["Trained Epochs"])) + 1) * 1000 for row in rows]
+    # The run folder's name holds its options: '|expect-0.7|alpha-1.0|...|seed=0|...|pretrain=50'.
+    options = dict(part.split("=", 1) for part in path.parent.name.split("|") if "=" in part)
+    return Run(
+        label=f"released seed {options.get('seed', '?')}",
+        pretrain_steps=int(options.get("pretrain", -1)) * 1000,
+        score={s: 100 * float(row[columns[1]]) for s, row in zip(steps, rows, strict=True)},
+        tr_loss={s: float(row[columns[2]]) for s, row in zip(steps, rows, strict=True)},
+    )
 
 
-def ours_curve(run_dir: Path) -> tuple[str, int, Curve]:
+def dtql_run(run_dir: Path) -> Run:
     record = read_run(run_dir)
-    curve = {
-        step - record.pretrain_steps: score
-        for step, score in record.curve
-        if step > record.pretrain_steps
+    tr_loss = {
+        int(row["step"]): row["policy/tr_loss"]
+        for row in read_metrics_csv(run_dir / CSV_NAME)
+        if row.get("policy/tr_loss") is not None
     }
+    to_main = record.pretrain_steps
     note = "" if record.status == "finished" else f" ({record.status})"
-    return f"dtql seed {record.seed}{note}", record.pretrain_steps, curve
+    return Run(
+        label=f"dtql seed {record.seed}{note}",
+        pretrain_steps=to_main,
+        score={step - to_main: score for step, score in record.curve if step > to_main},
+        tr_loss={step - to_main: loss for step, loss in tr_loss.items()},
+    )
 
 
-def side_by_side(
-    ours: list[tuple[str, int, Curve]], released: list[tuple[str, int, Curve]]
-) -> list[str]:
-    runs = ours + released
-    steps = sorted({step for _, _, curve in runs for step in curve})
+def _table(runs: list[Run], values: str, digits: int) -> list[str]:
+    """Markdown rows of one quantity at every main-phase step some run evaluated."""
+    steps = sorted({step for run in runs for step in run.score})
     lines = [
-        "| main-phase step | " + " | ".join(label for label, _, _ in runs) + " |",
+        "| main-phase step | " + " | ".join(run.label for run in runs) + " |",
         "| ---: |" + " ---: |" * len(runs),
     ]
     for step in steps:
-        cells = [f"{curve[step]:.1f}" if step in curve else "" for _, _, curve in runs]
+        curves = [getattr(run, values) for run in runs]
+        cells = [f"{curve[step]:.{digits}f}" if step in curve else "" for curve in curves]
         lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
-    common = min(max(curve) for _, _, curve in runs)
+    return lines
+
+
+def side_by_side(ours: list[Run], released: list[Run]) -> list[str]:
+    runs = ours + released
+    lines = ["Normalized score (10 episodes):", "", *_table(runs, "score", 1)]
+    common = min(max(run.score) for run in runs)
     lines += [
         "",
         f"Mean of each run's last {LAST_EVALS} evaluations up to main-phase step "
@@ -81,25 +101,27 @@ def side_by_side(
     ]
     for side, group in (("dtql", ours), ("released code", released)):
         lasts = [
-            mean_of_last(sorted((s, v) for s, v in curve.items() if s <= common), LAST_EVALS)
-            for _, _, curve in group
+            mean_of_last(sorted((s, v) for s, v in run.score.items() if s <= common), LAST_EVALS)
+            for run in group
         ]
         lines.append(
             f"- {side}: {format_cell(lasts)}; per run "
             + ", ".join(f"{value:.1f}" for value in lasts)
         )
-    pretrain = {steps for _, steps, _ in runs if steps >= 0}
+    lines += [
+        "",
+        "Trust-region loss (Eq. 4) on one batch at the evaluation steps (dtql: policy/tr_loss; "
+        "released: 'Distill Loss'):",
+        "",
+        *_table(runs, "tr_loss", 3),
+    ]
+    pretrain = {run.pretrain_steps for run in runs}
     if len(pretrain) > 1:
         lines += ["", f"Note: the runs pretrained for different step counts: {sorted(pretrain)}"]
     return lines
 
 
-def draw(
-    ours: list[tuple[str, int, Curve]],
-    released: list[tuple[str, int, Curve]],
-    path: Path,
-    title: str,
-) -> None:
+def draw(ours: list[Run], released: list[Run], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -107,17 +129,10 @@ def draw(
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for group, colour in ((ours, "tab:blue"), (released, "tab:orange")):
-        for label, _, curve in group:
-            steps = sorted(curve)
-            ax.plot(
-                steps,
-                [curve[s] for s in steps],
-                marker="o",
-                ms=3,
-                color=colour,
-                label=label,
-                alpha=0.85,
-            )
+        for run in group:
+            steps = sorted(run.score)
+            scores = [run.score[s] for s in steps]
+            ax.plot(steps, scores, marker="o", ms=3, color=colour, label=run.label, alpha=0.85)
     ax.set(xlabel="main-phase step", ylabel="normalized score", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -135,17 +150,17 @@ def main() -> int:
         nargs="+",
         type=Path,
         required=True,
-        help="run_released.py's seed_<k>.json, or a running run's progress.csv",
+        help="the progress.csv of each released run (finished or still going)",
     )
     parser.add_argument("--figure", type=Path, help="where to draw the curves (.png)")
     args = parser.parse_args()
     try:
-        ours = [ours_curve(path) for path in args.ours]
-        released = [released_curve(path) for path in args.released]
+        ours = [dtql_run(path) for path in args.ours]
+        released = [released_run(path) for path in args.released]
     except (OSError, ValueError, KeyError) as error:
         print(f"side_by_side: {error}", file=sys.stderr)
         return 2
-    empty = [label for label, _, curve in ours + released if not curve]
+    empty = [run.label for run in ours + released if not run.score]
     if empty:
         print(f"side_by_side: no main-phase evaluation yet in {', '.join(empty)}", file=sys.stderr)
         return 2

@@ -5,19 +5,20 @@
       --released RELEASED_OUT/halfcheetah-medium-v2/*seed=0*/progress.csv [--figure FIG.png]
 
 --ours takes dtql run folders; --released takes the progress.csv the released code's logger
-writes into each of its run folders (OUT/<task>/<run name>/, finished or still going). Both
-sides are put on main-phase steps (dtql's logged step minus its pretraining steps), so a row
-compares the two after the same number of updates. Prints a markdown table of the normalized
-scores, then each side's mean of each run's last three evaluations (the field's reading, as
-`dtql report` gives it) up to the last step every run of both sides has reached, so that neither
-side is read later in training than the other, and the trust-region loss (Eq. 4) each logged at
-those steps.
+writes into each of its run folders (OUT/<task>/<run name>/, finished or still going; the
+variant.json beside it gives the seed and pretraining epochs). Both sides are put on main-phase
+steps (dtql's logged step minus its pretraining steps), so a row compares the two after the same
+number of updates. Prints a markdown table of the normalized scores, then each side's mean of
+each run's last three evaluations (the field's reading, as `dtql report` gives it) up to the last
+step every run of both sides has reached, so that neither side is read later in training than
+the other, and the trust-region loss (Eq. 4) each logged at those steps.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +49,11 @@ def released_run(path: Path) -> Run:
         raise ValueError(f"{path}: expected the released logger's progress.csv (columns {columns})")
     # As run_released.py reads it: 'Trained Epochs' k is logged after update (k + 1) * 1000.
     steps = [(int(float(row["Trained Epochs"])) + 1) * 1000 for row in rows]
-    # The run folder's name holds its options: '|expect-0.7|alpha-1.0|...|seed=0|...|pretrain=50'.
-    options = dict(part.split("=", 1) for part in path.parent.name.split("|") if "=" in part)
+    # The logger writes the run's options beside it (variant.json): its seed and pretraining.
+    variant = json.loads((path.parent / "variant.json").read_text())
     return Run(
-        label=f"released seed {options.get('seed', '?')}",
-        pretrain_steps=int(options.get("pretrain", -1)) * 1000,
+        label=f"released seed {variant['seed']}",
+        pretrain_steps=int(variant["pretrain_epochs"]) * int(variant["num_steps_per_epoch"]),
         score={s: 100 * float(row[columns[1]]) for s, row in zip(steps, rows, strict=True)},
         tr_loss={s: float(row[columns[2]]) for s, row in zip(steps, rows, strict=True)},
     )

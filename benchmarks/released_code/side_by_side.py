@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,15 +77,15 @@ def dtql_run(run_dir: Path) -> Run:
     )
 
 
-def _table(runs: list[Run], values: str, digits: int) -> list[str]:
+def _table(runs: list[Run], curve_of: Callable[[Run], Curve], digits: int) -> list[str]:
     """Markdown rows of one quantity at every main-phase step some run evaluated."""
     steps = sorted({step for run in runs for step in run.score})
     lines = [
         "| main-phase step | " + " | ".join(run.label for run in runs) + " |",
         "| ---: |" + " ---: |" * len(runs),
     ]
+    curves = [curve_of(run) for run in runs]
     for step in steps:
-        curves = [getattr(run, values) for run in runs]
         cells = [f"{curve[step]:.{digits}f}" if step in curve else "" for curve in curves]
         lines.append(f"| {step:,} | " + " | ".join(cells) + " |")
     return lines
@@ -92,7 +93,7 @@ def _table(runs: list[Run], values: str, digits: int) -> list[str]:
 
 def side_by_side(ours: list[Run], released: list[Run]) -> list[str]:
     runs = ours + released
-    lines = ["Normalized score (10 episodes):", "", *_table(runs, "score", 1)]
+    lines = ["Normalized score (10 episodes):", "", *_table(runs, lambda run: run.score, 1)]
     common = min(max(run.score) for run in runs)
     lines += [
         "",
@@ -114,7 +115,7 @@ def side_by_side(ours: list[Run], released: list[Run]) -> list[str]:
         "Trust-region loss (Eq. 4) on one batch at the evaluation steps (dtql: policy/tr_loss; "
         "released: 'Distill Loss'):",
         "",
-        *_table(runs, "tr_loss", 3),
+        *_table(runs, lambda run: run.tr_loss, 3),
     ]
     pretrain = {run.pretrain_steps for run in runs}
     if len(pretrain) > 1:
